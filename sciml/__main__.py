@@ -1,0 +1,3 @@
+from sciml.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""Load and validate a study configuration; every error names the file, the key and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import torch
+import yaml
+
+from sciml.models import build_model
+from sciml.naming import canonical_number, format_number
+from sciml.problems import PROBLEMS, get_problem
+from sciml.strategies import build_strategy
+
+SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
+DEFAULTS = {"results": "results", "threads": 1, "seeds": [0], "regimes": {"smoothing_sigma": 0.7}}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be run; raised before any job starts."""
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def load_config_file(path: str | Path) -> dict:
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read the configuration: {error}") from error
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: a configuration must be a mapping of keys, got {type(config).__name__}")
+    return config
+
+
+def merge_configs(base: dict, update: Mapping[str, Any]) -> dict:
+    """Merge ``update`` into ``base`` as Snakemake merges config files: mappings key by key, all else replaced."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge_configs(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def _key(path: Sequence[Any]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path)) or "<top>"
+
+
+def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
+    """Return a validated copy with defaults filled in and grid values made canonical, or raise ConfigError.
+
+    ``source`` names where the configuration came from (its file or files) in every message.
+    """
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = [f"  {_key(list(e.absolute_path))}: {e.message}" for e in errors]
+        raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(lines))
+
+    config = copy.deepcopy(dict(config))
+    for key, value in DEFAULTS.items():
+        config.setdefault(key, copy.deepcopy(value))
+    config["regimes"] = {**DEFAULTS["regimes"], **config["regimes"]}
+    problems_settings = config.setdefault("problems", {})
+
+    def fail(key: str, message: str) -> None:
+        raise ConfigError(f"{source}: {key}: {message}")
+
+    for name, settings in problems_settings.items():
+        if name not in PROBLEMS:
+            fail(f"problems.{name}", f"unknown problem; known problems: {sorted(PROBLEMS)}")
+        _check(lambda: get_problem(name).settings(settings), f"problems.{name}", fail)
+    for name, settings in config["models"].items():
+        _check(lambda: _build_on_meta(settings), f"models.{name}", fail)
+    for name, settings in config["strategies"].items():
+        _check(lambda: build_strategy(settings), f"strategies.{name}", fail)
+
+    for i, study in enumerate(config["studies"]):
+        _validate_study(study, f"studies[{i}]", config, fail)
+    seen = {}
+    for i, study in enumerate(config["studies"]):
+        key = (study["model"], study["problem"])
+        if key in seen:
+            fail(f"studies[{i}]", f"model {key[0]!r} on problem {key[1]!r} is already studied in studies[{seen[key]}]; "
+                 "list all its strategies in one study")
+        seen[key] = i
+    return config
+
+
+def _check(action, key: str, fail) -> None:
+    try:
+        action()
+    except (KeyError, TypeError, ValueError) as error:
+        fail(key, error.args[0] if error.args else str(error))
+
+
+def _build_on_meta(settings: Mapping[str, Any]) -> None:
+    settings = {k: v for k, v in settings.items() if k != "dtype"}
+    with torch.device("meta"):
+        build_model(settings, input_dim=1, output_dim=1)
+
+
+def _validate_study(study: dict, key: str, config: Mapping[str, Any], fail) -> None:
+    if study["model"] not in config["models"]:
+        fail(f"{key}.model", f"unknown model {study['model']!r}; models defined under 'models': {sorted(config['models'])}")
+    if study["problem"] not in PROBLEMS:
+        fail(f"{key}.problem", f"unknown problem {study['problem']!r}; known problems: {sorted(PROBLEMS)}")
+    problem = get_problem(study["problem"])
+    for name in study["strategies"]:
+        if name not in config["strategies"]:
+            fail(f"{key}.strategies", f"unknown strategy {name!r}; strategies defined under 'strategies': "
+                 f"{sorted(config['strategies'])}")
+    for name, overrides in study.get("overrides", {}).items():
+        if name not in study["strategies"]:
+            fail(f"{key}.overrides.{name}", f"not one of this study's strategies {study['strategies']}")
+        _check(lambda: build_strategy({**config["strategies"][name], **overrides}), f"{key}.overrides.{name}", fail)
+
+    expected = [problem.difficulty_axis, problem.data_axis]
+    if set(study["axes"]) != set(expected):
+        fail(f"{key}.axes", f"problem {problem.name!r} has the axes {expected}, got {sorted(study['axes'])}")
+    settings = problem.settings(config["problems"].get(problem.name, {}))
+    axes = {}
+    for axis in expected:  # canonical order: difficulty first, then data
+        values = [canonical_number(v) for v in study["axes"][axis]]
+        texts = [format_number(v) for v in values]
+        duplicated = sorted({t for t in texts if texts.count(t) > 1})
+        if duplicated:
+            fail(f"{key}.axes.{axis}", f"duplicated grid value(s) {duplicated}")
+        for value in values:
+            _check(lambda: problem.validate_axis_value(axis, value, settings), f"{key}.axes.{axis}", fail)
+        axes[axis] = values
+    study["axes"] = axes
+
+    study.setdefault("seeds", list(config["seeds"]))
+    study.setdefault("overrides", {})
+    for name in study["strategies"]:
+        if name not in study["thresholds"] and "default" not in study["thresholds"]:
+            fail(f"{key}.thresholds", f"no regime thresholds for strategy {name!r}: give 'default' or {name!r}")
+    for name in study["thresholds"]:
+        if name != "default" and name not in study["strategies"]:
+            fail(f"{key}.thresholds.{name}", f"not one of this study's strategies {study['strategies']}")
+
+
+def thresholds_for(study: Mapping[str, Any], strategy: str) -> dict[str, float]:
+    return dict(study["thresholds"].get(strategy, study["thresholds"].get("default")))

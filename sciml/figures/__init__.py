@@ -1,0 +1,6 @@
+"""Figures: each module draws one family of figures from stored datasets only (never from training)."""
+
+from sciml.figures.regime_map import regime_map
+
+#: figure kinds the workflow can ask for: each takes (datasets, spec, output stem)
+FIGURES = {"regime_map": regime_map}

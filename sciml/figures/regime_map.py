@@ -1,0 +1,62 @@
+"""Regime map of one (model, problem, strategy): training-loss and test-error heatmaps with boundaries.
+
+Cells are seed means; the regime II boundary is the tau_L contour of the smoothed log-loss map and the
+regime III boundary the tau_E contour of the smoothed log-error map (REFERENCE.md §1). Each cell is marked
+with its label; cells where some seed diverged carry a dagger and their count of finished seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import seaborn as sns
+import xarray as xr
+
+from sciml.figures.common import plt, save, tick_labels
+from sciml.regimes import REGIME_NAMES, smoothed_log_map
+
+PANELS = (
+    ("train_loss_mean", "threshold_train_loss", "log10 training loss", "rocket_r"),
+    ("test_error_mean", "threshold_test_error", "log10 relative L2 test error", "mako_r"),
+)
+
+
+def draw_panels(ds: xr.Dataset, axes_pair, title_prefix: str = "") -> None:
+    difficulty, data_axis = ds.attrs["axes"].split()
+    grid = ds.transpose(difficulty, data_axis, ...)
+    sigma = float(ds.attrs["smoothing_sigma"])
+    for ax, (name, threshold_key, label, cmap) in zip(axes_pair, PANELS):
+        values = grid[name].values
+        image = ax.imshow(np.log10(values), origin="lower", aspect="auto", cmap=sns.color_palette(cmap, as_cmap=True))
+        plt.colorbar(image, ax=ax, label=label)
+        threshold = float(ds.attrs[threshold_key])
+        smoothed = smoothed_log_map(values, sigma)
+        if np.nanmin(smoothed) < np.log10(threshold) < np.nanmax(smoothed):
+            ax.contour(smoothed, levels=[np.log10(threshold)], colors="white", linewidths=2.5, linestyles="solid")
+        _annotate(ax, grid)
+        ax.set_xticks(range(grid.sizes[data_axis]), tick_labels(grid[data_axis].values), rotation=45)
+        ax.set_yticks(range(grid.sizes[difficulty]), tick_labels(grid[difficulty].values))
+        ax.set_xlabel(data_axis)
+        ax.set_ylabel(difficulty)
+        ax.set_title(f"{title_prefix}{label.split(' ', 1)[1]} (threshold {threshold:g})")
+
+
+def _annotate(ax, grid: xr.Dataset) -> None:
+    regimes, n_ok, n_all = grid["regime"].values, grid["n_seeds_ok"].values, grid["n_seeds"].values
+    for i in range(regimes.shape[0]):
+        for j in range(regimes.shape[1]):
+            text = REGIME_NAMES[int(regimes[i, j])]
+            if n_ok[i, j] < n_all[i, j]:
+                text += f"\u2020{int(n_ok[i, j])}/{int(n_all[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black",
+                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.7, "linewidth": 0})
+
+
+def regime_map(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    (ds,) = datasets
+    figure, axes_pair = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    draw_panels(ds, axes_pair)
+    figure.suptitle(f"{ds.attrs['model']} / {ds.attrs['problem']} / {ds.attrs['strategy']}: "
+                    "regimes I well-trained, II under-trained, III over-trained")
+    return save(figure, stem)

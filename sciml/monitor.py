@@ -1,0 +1,123 @@
+"""What a strategy reports while it trains: history, snapshots, divergence and stalling.
+
+Strategies call :meth:`Monitor.after_step` once per (outer) step. The monitor evaluates the objective at
+the planned record steps, keeps parameter snapshots for later diagnostics (so nothing is ever retrained),
+stops a seed whose loss or parameters are no longer finite, and ends training early once the parameters
+have stopped moving (L-BFGS returns at once when it has converged; later calls would change nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from sciml.objective import Objective
+from sciml.params import flatten
+
+
+class Diverged(Exception):
+    def __init__(self, step: int, loss: float):
+        super().__init__(f"loss became {loss} at step {step}")
+        self.step = step
+        self.loss = loss
+
+
+@dataclass
+class Plan:
+    steps: int
+    log_every: int
+    snapshots: int
+    #: stop after this many consecutive steps that leave the parameters bit-for-bit unchanged (0: never)
+    stop_when_stalled: int
+
+    def record_steps(self) -> np.ndarray:
+        steps = list(range(0, self.steps + 1, self.log_every))
+        if steps[-1] != self.steps:
+            steps.append(self.steps)
+        return np.asarray(steps)
+
+    def snapshot_steps(self) -> np.ndarray:
+        return np.unique(np.linspace(0, self.steps, self.snapshots).round().astype(int))
+
+
+@dataclass
+class History:
+    components: list[str]
+    record_steps: np.ndarray
+    snapshot_steps: np.ndarray
+    n_params: int
+    train_loss: np.ndarray = field(init=False)
+    terms: dict[str, np.ndarray] = field(init=False)
+    test_error: np.ndarray = field(init=False)
+    snapshots: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        n = len(self.record_steps)
+        self.train_loss = np.full(n, np.nan)
+        self.test_error = np.full(n, np.nan)
+        self.terms = {name: np.full(n, np.nan) for name in self.components}
+        self.snapshots = np.full((len(self.snapshot_steps), self.n_params), np.nan, dtype=np.float32)
+
+
+class Monitor:
+    def __init__(self, objective: Objective, plan: Plan):
+        self.objective = objective
+        self.plan = plan
+        total, components = objective.loss()
+        params = flatten(objective.parameters())
+        self.history = History(
+            components=list(components),
+            record_steps=plan.record_steps(),
+            snapshot_steps=plan.snapshot_steps(),
+            n_params=params.numel(),
+        )
+        self._record_index = {int(s): i for i, s in enumerate(self.history.record_steps)}
+        self._snapshot_index = {int(s): i for i, s in enumerate(self.history.snapshot_steps)}
+        self._previous = params
+        self._stalled = 0
+        self.steps_run = 0
+        self._observe(0, params, total, components)
+
+    def _observe(self, step: int, params: torch.Tensor, total=None, components=None) -> None:
+        h = self.history
+        if step in self._record_index:
+            if total is None:
+                total, components = self.objective.loss()
+            i = self._record_index[step]
+            h.train_loss[i] = total.item()
+            for name, value in components.items():
+                h.terms[name][i] = value.item()
+            h.test_error[i] = self.objective.test_error()
+        if step in self._snapshot_index:
+            h.snapshots[self._snapshot_index[step]] = params.cpu().numpy()
+
+    def after_step(self, step: int, loss: float | None = None) -> bool:
+        """Record step ``step``; return True when training should stop early (converged)."""
+        self.steps_run = step
+        params = flatten(self.objective.parameters())
+        if (loss is not None and not np.isfinite(loss)) or not bool(torch.isfinite(params).all()):
+            raise Diverged(step, float("nan") if loss is None else loss)
+        self._observe(step, params)
+        if torch.equal(params, self._previous):
+            self._stalled += 1
+        else:
+            self._stalled = 0
+        self._previous = params
+        if self.plan.stop_when_stalled and self._stalled >= self.plan.stop_when_stalled:
+            self._fill_forward(step, params)
+            return True
+        return False
+
+    def _fill_forward(self, step: int, params: torch.Tensor) -> None:
+        """Parameters no longer move, so every later record and snapshot equals the current state."""
+        h = self.history
+        later = h.record_steps > step
+        if later.any():
+            total, components = self.objective.loss()
+            h.train_loss[later] = total.item()
+            h.test_error[later] = self.objective.test_error()
+            for name, value in components.items():
+                h.terms[name][later] = value.item()
+        h.snapshots[h.snapshot_steps > step] = params.cpu().numpy()

@@ -1,0 +1,119 @@
+"""From a validated configuration to every job of the workflow, each with the spec it runs.
+
+A job's spec holds only the settings that determine its output (and a hash of the code that computes
+it). Snakemake sees each spec as a param, so adding a grid value plans only the new cells, and changing one
+study's settings or one problem's code reruns only the jobs that depend on them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sciml import naming
+from sciml.config import thresholds_for
+from sciml.models import ARCHITECTURES
+from sciml.problems import get_problem
+from sciml.provenance import TRAINING_CORE, canonical_json, code_hash
+from sciml.strategies import METHODS
+
+
+AGGREGATION_CODE = ("regimes.py", "store.py")
+FIGURE_CODE = ("regimes.py", "figures/common.py", "figures/regime_map.py")
+
+
+@dataclass(frozen=True)
+class Job:
+    output: str
+    spec: dict[str, Any]
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def spec_json(self) -> str:
+        return canonical_json(self.spec)
+
+
+@dataclass
+class Plan:
+    results: str
+    data: dict[str, Job] = field(default_factory=dict)
+    cells: dict[str, Job] = field(default_factory=dict)
+    regimes: dict[str, Job] = field(default_factory=dict)
+    figures: dict[str, Job] = field(default_factory=dict)
+
+    def lookup(self, kind: str, output: str) -> Job:
+        jobs: dict[str, Job] = getattr(self, kind)
+        try:
+            return jobs[output]
+        except KeyError:
+            raise KeyError(f"{output} is not a {kind} output of this configuration") from None
+
+
+def build_plan(config: Mapping[str, Any]) -> Plan:
+    """Every job of a validated configuration (see :func:`sciml.config.validate`)."""
+    results = config["results"]
+    plan = Plan(results=results)
+    figure_code = code_hash([], extra=FIGURE_CODE)
+    for study in config["studies"]:
+        problem = get_problem(study["problem"])
+        problem_settings = config["problems"].get(problem.name, {})
+        model_settings = config["models"][study["model"]]
+        axes = study["axes"]
+
+        products = {}
+        for product, axis in problem.data_products().items():
+            for value in axes[axis]:
+                path = naming.data_path(results, problem.name, product, axis, value)
+                plan.data[path] = Job(path, {
+                    "problem": problem.name,
+                    "product": product,
+                    "axis": axis,
+                    "value": value,
+                    "problem_settings": problem_settings,
+                    "code": code_hash([type(problem)]),
+                })
+            products[product] = axis
+
+        for strategy in study["strategies"]:
+            strategy_settings = {**config["strategies"][strategy], **study["overrides"].get(strategy, {})}
+            code = code_hash(
+                [type(problem), ARCHITECTURES[model_settings["architecture"]], METHODS[strategy_settings["method"]]],
+                extra=TRAINING_CORE,
+            )
+            cell_paths = []
+            for values in itertools.product(*axes.values()):
+                cell_axes = dict(zip(axes, values))
+                path = naming.cell_path(results, study["model"], problem.name, strategy, cell_axes)
+                inputs = tuple(
+                    naming.data_path(results, problem.name, product, axis, cell_axes[axis])
+                    for product, axis in products.items()
+                )
+                plan.cells[path] = Job(path, {
+                    "model": study["model"],
+                    "model_settings": model_settings,
+                    "problem": problem.name,
+                    "problem_settings": problem_settings,
+                    "strategy": strategy,
+                    "strategy_settings": strategy_settings,
+                    "axes": cell_axes,
+                    "seeds": study["seeds"],
+                    "code": code,
+                }, inputs)
+                cell_paths.append(path)
+
+            regime = naming.regime_path(results, study["model"], problem.name, strategy)
+            plan.regimes[regime] = Job(regime, {
+                "model": study["model"],
+                "problem": problem.name,
+                "strategy": strategy,
+                "axes": list(axes),
+                "thresholds": thresholds_for(study, strategy),
+                "smoothing_sigma": config["regimes"]["smoothing_sigma"],
+                "code": code_hash([], extra=AGGREGATION_CODE),
+            }, tuple(cell_paths))
+
+            stem = naming.regime_figure_stem(results, study["model"], problem.name, strategy)
+            plan.figures[stem] = Job(stem, {"kind": "regime_map", "code": figure_code}, (regime,))
+    return plan

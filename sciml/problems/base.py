@@ -1,0 +1,58 @@
+"""The problem interface: physics, data products and the objective a model is trained on.
+
+A problem never trains anything. It says which data it needs (``data_products``), generates each product
+as an xarray Dataset, and turns a model plus its data into an :class:`~sciml.objective.Objective`. Strategies
+and diagnostics see only that objective, whatever the model family.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import xarray as xr
+
+from sciml.objective import Objective
+from sciml.settings import merge_settings
+
+
+class Problem(ABC):
+    #: registry name, used in config files and result paths
+    name: str
+    #: which model family this problem trains (``pinn``, ``operator``, ``ode`` ...)
+    family: str
+    #: the physical-difficulty axis (a PDE coefficient) and the amount-of-data axis, as named in configs
+    difficulty_axis: str
+    data_axis: str
+    #: model input and output sizes
+    input_dim: int
+    output_dim: int
+    #: every setting the problem understands, with its default; configs may override any of them
+    defaults: Mapping[str, Any] = {}
+
+    def settings(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return merge_settings(f"problem {self.name!r}", self.defaults, overrides or {})
+
+    @abstractmethod
+    def data_products(self) -> dict[str, str]:
+        """Map each data product's name to the axis it is generated per (one file per value of that axis)."""
+
+    @abstractmethod
+    def generate(self, product: str, settings: Mapping[str, Any], value: float) -> xr.Dataset:
+        """Generate one data product for one value of its axis."""
+
+    def validate_axis_value(self, axis: str, value: float, settings: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` if a grid value cannot be used (e.g. more points than candidates)."""
+
+    @abstractmethod
+    def objective(
+        self,
+        settings: Mapping[str, Any],
+        axes: Mapping[str, float],
+        data: Mapping[str, xr.Dataset],
+        model: torch.nn.Module,
+        device: torch.device,
+    ) -> Objective:
+        """The training objective of ``model`` at one grid cell."""

@@ -1,0 +1,30 @@
+"""1D convection u_t + beta u_x = 0 on x in [0, 2 pi], t in [0, 1]; u(x, 0) = sin x; periodic."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from sciml.problems.pinn import PINNProblem, derivative
+
+
+class Convection(PINNProblem):
+    name = "convection"
+    difficulty_axis = "beta"
+    x_range = (0.0, 2.0 * math.pi)
+    boundary = "periodic"
+
+    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float) -> torch.Tensor:
+        return derivative(u, t) + coefficient * derivative(u, x)
+
+    def initial_condition(self, x: np.ndarray) -> np.ndarray:
+        return np.sin(x)
+
+    def reference_solution(
+        self, x: np.ndarray, t: np.ndarray, coefficient: float, settings: Mapping[str, Any]
+    ) -> np.ndarray:
+        return np.sin(x[None, :] - coefficient * t[:, None])

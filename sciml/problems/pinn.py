@@ -1,0 +1,175 @@
+"""Shared machinery of the 1D space-time PINN problems (REFERENCE.md §2).
+
+A concrete problem supplies its domain, PDE residual, initial condition(s), boundary kind and reference
+solution; this module supplies grids, collocation sampling, the residual terms and the test error.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from sciml.objective import Objective, relative_l2
+from sciml.problems.base import Problem
+
+
+def derivative(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """d outputs / d inputs, pointwise, kept differentiable so the loss can be differentiated again."""
+    (grad,) = torch.autograd.grad(outputs, inputs, torch.ones_like(outputs), create_graph=True)
+    return grad
+
+
+class PINNProblem(Problem):
+    family = "pinn"
+    data_axis = "n_f"
+    input_dim = 2
+    output_dim = 1
+    t_range = (0.0, 1.0)
+    #: "periodic" (u(x1,t) = u(x0,t)) or "dirichlet" (u = 0 at both ends)
+    boundary = "periodic"
+    #: second order in time: the initial velocity u_t(x, 0) = 0 is a loss term too
+    initial_velocity_zero = False
+    defaults: Mapping[str, Any] = {
+        "grid_x": 257,  # x grid; IC points, collocation candidates and (every other point) the test grid
+        "grid_t": 101,  # t grid; BC points, collocation candidates and the test grid
+        "test_stride_x": 2,  # test grid takes every 2nd x: 129 x 101 points with 257 x points
+        "sampling_seed": 0,  # collocation sampling, independent of the network's init seed
+    }
+
+    # -- physics, per problem -------------------------------------------------------------------------
+    x_range: tuple[float, float]
+
+    @abstractmethod
+    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float) -> torch.Tensor:
+        """Residual of the PDE, with u computed from (x, t) leaves that require grad."""
+
+    @abstractmethod
+    def initial_condition(self, x: np.ndarray) -> np.ndarray:
+        """u(x, 0)."""
+
+    @abstractmethod
+    def reference_solution(
+        self, x: np.ndarray, t: np.ndarray, coefficient: float, settings: Mapping[str, Any]
+    ) -> np.ndarray:
+        """Reference u on the tensor grid, shape (len(t), len(x)), float64."""
+
+    # -- grids and data -----------------------------------------------------------------------------
+    def grid(self, settings: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        x = np.linspace(*self.x_range, settings["grid_x"])
+        t = np.linspace(*self.t_range, settings["grid_t"])
+        return x, t
+
+    def test_grid(self, settings: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        x, t = self.grid(settings)
+        return x[:: settings["test_stride_x"]], t
+
+    def n_candidates(self, settings: Mapping[str, Any]) -> int:
+        return (settings["grid_x"] - 2) * (settings["grid_t"] - 1)
+
+    def data_products(self) -> dict[str, str]:
+        return {"reference": self.difficulty_axis, "collocation": self.data_axis}
+
+    def validate_axis_value(self, axis: str, value: float, settings: Mapping[str, Any]) -> None:
+        if axis == self.data_axis:
+            n_max = self.n_candidates(settings)
+            if value != int(value) or not 1 <= value <= n_max:
+                raise ValueError(f"{axis} must be a whole number between 1 and {n_max} (the candidate points)")
+
+    def sample_collocation(self, settings: Mapping[str, Any], n_points: int) -> tuple[np.ndarray, np.ndarray]:
+        """n_points interior points x[1:-1] x t[1:], drawn without replacement with the sampling seed."""
+        x, t = self.grid(settings)
+        xx, tt = np.meshgrid(x[1:-1], t[1:], indexing="xy")
+        candidates_x, candidates_t = xx.reshape(-1), tt.reshape(-1)
+        rng = np.random.default_rng(settings["sampling_seed"])
+        chosen = rng.choice(candidates_x.size, size=int(n_points), replace=False)
+        return candidates_x[chosen], candidates_t[chosen]
+
+    def generate(self, product: str, settings: Mapping[str, Any], value: float) -> xr.Dataset:
+        if product == "reference":
+            x, t = self.test_grid(settings)
+            u = self.reference_solution(x, t, value, settings)
+            return xr.Dataset(
+                {"u": (("t", "x"), u, {"long_name": "reference solution"})},
+                coords={"t": t, "x": x, self.difficulty_axis: value},
+                attrs={"problem": self.name, "product": "reference"},
+            )
+        if product == "collocation":
+            cx, ct = self.sample_collocation(settings, int(value))
+            return xr.Dataset(
+                {"x": ("point", cx), "t": ("point", ct)},
+                coords={self.data_axis: int(value)},
+                attrs={"problem": self.name, "product": "collocation"},
+            )
+        raise KeyError(f"problem {self.name!r} has no data product {product!r}")
+
+    def objective(
+        self,
+        settings: Mapping[str, Any],
+        axes: Mapping[str, float],
+        data: Mapping[str, xr.Dataset],
+        model: torch.nn.Module,
+        device: torch.device,
+    ) -> PINNObjective:
+        dtype = next(model.parameters()).dtype
+        as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+        x, t = self.grid(settings)
+        reference = data["reference"]
+        test_t, test_x = np.meshgrid(reference["t"].values, reference["x"].values, indexing="ij")
+        return PINNObjective(
+            problem=self,
+            coefficient=float(axes[self.difficulty_axis]),
+            model=model,
+            collocation=(as_tensor(data["collocation"]["x"].values), as_tensor(data["collocation"]["t"].values)),
+            initial=(as_tensor(x), as_tensor(np.zeros_like(x)), as_tensor(self.initial_condition(x))),
+            boundary_t=as_tensor(t),
+            test=(as_tensor(test_x.reshape(-1)), as_tensor(test_t.reshape(-1)), as_tensor(reference["u"].values)),
+        )
+
+
+class PINNObjective(Objective):
+    """Unweighted sum of MSE(PDE residual) + MSE(IC) + MSE(BC), means over points."""
+
+    def __init__(self, problem: PINNProblem, coefficient: float, model: torch.nn.Module, collocation, initial,
+                 boundary_t, test):
+        super().__init__(model)
+        self.problem = problem
+        self.coefficient = coefficient
+        self.collocation = collocation
+        self.initial = initial
+        self.boundary_t = boundary_t
+        self.test = test
+
+    def predict(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.model(torch.stack([x, t], dim=-1)).squeeze(-1)
+
+    def residuals(self) -> dict[str, torch.Tensor]:
+        problem = self.problem
+        x, t = (a.detach().requires_grad_(True) for a in self.collocation)
+        terms = {"pde": problem.pde_residual(self.predict(x, t), x, t, self.coefficient)}
+
+        x0, t0, u0 = self.initial
+        t0 = t0.detach().requires_grad_(problem.initial_velocity_zero)
+        u_initial = self.predict(x0, t0)
+        terms["ic"] = u_initial - u0
+        if problem.initial_velocity_zero:
+            terms["ic_velocity"] = derivative(u_initial, t0)
+
+        tb = self.boundary_t
+        left = self.predict(torch.full_like(tb, problem.x_range[0]), tb)
+        right = self.predict(torch.full_like(tb, problem.x_range[1]), tb)
+        terms["bc"] = right - left if problem.boundary == "periodic" else torch.cat([left, right])
+        return terms
+
+    def predict_test(self) -> torch.Tensor:
+        x, t, reference = self.test
+        with torch.no_grad():
+            return self.predict(x, t).reshape(reference.shape)
+
+    def test_error(self) -> float:
+        return relative_l2(self.predict_test(), self.test[2])
+

@@ -1,0 +1,115 @@
+"""The NetCDF data contract (docs/DATA.md): cell files, regime datasets, atomic writes, clear read errors."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from sciml.monitor import History
+
+STATUS_OK = 0
+STATUS_DIVERGED = 1
+STATUS_ATTRS = {"flag_values": np.array([STATUS_OK, STATUS_DIVERGED], dtype=np.int8), "flag_meanings": "ok diverged"}
+#: provenance that differs from cell to cell; kept as string variables when cells are combined
+PER_CELL_PROVENANCE = ("config_hash", "config", "git_commit", "device", "package_versions")
+
+
+class ResultFileError(RuntimeError):
+    """A result file is missing, truncated or not what the contract says."""
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    history: History
+    final_params: np.ndarray
+    train_loss: float
+    components: dict[str, float]
+    test_error: float
+    status: int
+    #: last step taken (early stop or divergence included)
+    stop_step: int
+    wall_time: float
+
+
+def cell_dataset(axes: Mapping[str, float], results: Sequence[SeedResult], attrs: Mapping[str, str]) -> xr.Dataset:
+    """One grid cell, every seed: hyperparameters are length-1 dimensions so that cells combine."""
+    first = results[0].history
+    seed_step = ("seed", "step")
+    data = {
+        "train_loss": ("seed", [r.train_loss for r in results], {"long_name": "final training loss"}),
+        "test_error": ("seed", [r.test_error for r in results], {"long_name": "relative L2 test error"}),
+        "status": ("seed", np.array([r.status for r in results], dtype=np.int8), STATUS_ATTRS),
+        "stop_step": ("seed", [r.stop_step for r in results], {"long_name": "last step taken"}),
+        "wall_time": ("seed", [r.wall_time for r in results], {"units": "s"}),
+        "history_train_loss": (seed_step, np.stack([r.history.train_loss for r in results])),
+        "history_test_error": (seed_step, np.stack([r.history.test_error for r in results])),
+        "params": (("seed", "param"), np.stack([r.final_params for r in results]).astype(np.float32)),
+        "snapshot_params": (("seed", "snapshot", "param"), np.stack([r.history.snapshots for r in results])),
+    }
+    for name in first.components:
+        data[f"loss_{name}"] = ("seed", [r.components[name] for r in results], {"long_name": f"final {name} term"})
+        data[f"history_loss_{name}"] = (seed_step, np.stack([r.history.terms[name] for r in results]))
+    ds = xr.Dataset(
+        data,
+        coords={
+            "seed": [r.seed for r in results],
+            "step": ("step", first.record_steps, {"long_name": "optimizer step of each history record"}),
+            "snapshot_step": ("snapshot", first.snapshot_steps),
+        },
+        attrs=dict(attrs),
+    )
+    return ds.expand_dims({name: [float(value)] for name, value in axes.items()})
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> None:
+    """Write atomically: a killed job never leaves a file that looks complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoding = {
+        name: {"zlib": True, "complevel": 4, "shuffle": True}
+        for name, var in ds.variables.items()
+        if var.dtype.kind in "fiu" and var.ndim > 0
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
+    """Load a whole result file, or fail naming the file and how to regenerate it."""
+    try:
+        return xr.load_dataset(path, engine="netcdf4")
+    except FileNotFoundError:
+        raise ResultFileError(f"{path}: no such result file; run snakemake to produce it") from None
+    except Exception as error:  # netCDF4 raises OSError/RuntimeError/ValueError depending on the damage
+        raise ResultFileError(
+            f"{path} is not a readable NetCDF result file ({type(error).__name__}: {error}). "
+            f"Delete it and rerun snakemake to regenerate it."
+        ) from error
+
+
+def combine_cells(paths: Sequence[str | os.PathLike], axes: Sequence[str]) -> xr.Dataset:
+    """Combine per-cell files into one dataset indexed by the axes; missing cells become NaN."""
+    cells = []
+    for path in paths:
+        ds = read_netcdf(path)
+        missing = [axis for axis in axes if axis not in ds.dims]
+        if missing:
+            raise ResultFileError(f"{path} lacks the axis dimension(s) {missing}; regenerate it with snakemake")
+        for key in PER_CELL_PROVENANCE:
+            value = ds.attrs.pop(key, "unknown")
+            ds[f"cell_{key}"] = xr.DataArray(value).expand_dims({axis: ds[axis].values for axis in axes})
+        cells.append(ds)
+    return xr.combine_by_coords(cells, join="outer", combine_attrs="drop_conflicts", data_vars="all")

@@ -1,0 +1,21 @@
+"""Strategy registry: the ``method`` names configs may use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sciml.strategies.adam import Adam
+from sciml.strategies.base import Strategy
+from sciml.strategies.lbfgs import LBFGS
+
+METHODS: dict[str, type[Strategy]] = {cls.method: cls for cls in (LBFGS, Adam)}
+
+
+def build_strategy(settings: Mapping[str, Any]) -> Strategy:
+    method = settings.get("method")
+    try:
+        cls = METHODS[method]
+    except KeyError:
+        raise KeyError(f"unknown strategy method {method!r}; known methods: {sorted(METHODS)}") from None
+    return cls(settings)

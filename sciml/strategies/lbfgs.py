@@ -1,0 +1,38 @@
+"""L-BFGS with strong-Wolfe line search (the regime maps' baseline; paper: 1000 outer steps of 20)."""
+
+from __future__ import annotations
+
+import torch
+
+from sciml.monitor import Monitor
+from sciml.objective import Objective
+from sciml.strategies.base import Strategy, closure_for
+
+
+class LBFGS(Strategy):
+    method = "lbfgs"
+    defaults = {
+        "lr": 1.0,
+        "max_iter": 20,
+        "history_size": 100,
+        "line_search": "strong_wolfe",
+        "tolerance_grad": 1e-7,
+        "tolerance_change": 1e-9,
+    }
+
+    def run(self, objective: Objective, monitor: Monitor) -> None:
+        s = self.settings
+        optimizer = torch.optim.LBFGS(
+            objective.parameters(),
+            lr=s["lr"],
+            max_iter=s["max_iter"],
+            history_size=s["history_size"],
+            line_search_fn=s["line_search"],
+            tolerance_grad=s["tolerance_grad"],
+            tolerance_change=s["tolerance_change"],
+        )
+        closure = closure_for(objective, optimizer)
+        for step in range(1, s["steps"] + 1):
+            loss = optimizer.step(closure)
+            if monitor.after_step(step, loss.item()):
+                return

@@ -1,0 +1,74 @@
+"""Train one grid cell: every seed of one (model, problem, strategy, axis values), into one dataset."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from sciml.models import build_model
+from sciml.monitor import Diverged, Monitor
+from sciml.params import flatten
+from sciml.problems import get_problem
+from sciml.provenance import provenance_attrs
+from sciml.store import STATUS_DIVERGED, STATUS_OK, SeedResult, cell_dataset
+from sciml.strategies import build_strategy
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: int, device: torch.device) -> SeedResult:
+    problem = get_problem(spec["problem"])
+    settings = problem.settings(spec["problem_settings"])
+    model_settings = dict(spec["model_settings"])
+    dtype = DTYPES[model_settings.pop("dtype", "float32")]
+
+    torch.manual_seed(seed)
+    model = build_model(model_settings, problem.input_dim, problem.output_dim).to(device=device, dtype=dtype)
+    objective = problem.objective(settings, spec["axes"], data, model, device)
+    strategy = build_strategy(spec["strategy_settings"])
+    monitor = Monitor(objective, strategy.plan())
+
+    start = time.perf_counter()
+    try:
+        strategy.run(objective, monitor)
+        status, stop_step = STATUS_OK, monitor.steps_run
+    except Diverged as diverged:
+        status, stop_step = STATUS_DIVERGED, diverged.step
+    wall_time = time.perf_counter() - start
+
+    if status == STATUS_OK:
+        total, components = objective.loss()
+        train_loss, test_error = total.item(), objective.test_error()
+        components = {name: value.item() for name, value in components.items()}
+    else:
+        train_loss, test_error = np.nan, np.nan
+        components = {name: np.nan for name in monitor.history.components}
+    return SeedResult(
+        seed=seed,
+        history=monitor.history,
+        final_params=flatten(objective.parameters()).cpu().numpy(),
+        train_loss=train_loss,
+        components=components,
+        test_error=test_error,
+        status=status,
+        stop_step=stop_step,
+        wall_time=wall_time,
+    )
+
+
+def train_cell(
+    spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], device: torch.device | None = None
+) -> xr.Dataset:
+    """Train every seed of the cell described by ``spec`` (see :func:`sciml.plan.cell_spec`)."""
+    device = device or default_device()
+    results = [train_seed(spec, data, seed, device) for seed in spec["seeds"]]
+    return cell_dataset(spec["axes"], results, provenance_attrs(spec, device))

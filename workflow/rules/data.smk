@@ -1,0 +1,12 @@
+rule data:
+    """One data product of a problem (reference solution, collocation set, sample pool) for one axis value."""
+    output:
+        f"{RESULTS}/data/{{problem}}/{{product}}/{{key}}.nc",
+    params:
+        spec=spec_of("data"),
+    log:
+        f"{RESULTS}/logs/data/{{problem}}/{{product}}/{{key}}.log",
+    conda:
+        "../../envs/sciml.yaml"
+    shell:
+        "python -m sciml data --spec {params.spec:q} --out {output:q} 2> {log:q}"
