@@ -8,7 +8,7 @@ rule aggregate:
     output:
         REGIME,
     params:
-        spec=spec_of("regimes"),
+        spec=spec_of("regimes", REGIME),
     log:
         f"{RESULTS}/logs/regimes/{{model}}/{{problem}}/{{strategy}}.log",
     conda:

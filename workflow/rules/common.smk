@@ -10,11 +10,15 @@ wildcard_constraints:
     cell="[^/]+",
 
 
-def spec_of(kind, suffix=""):
-    """A params function giving the JSON spec of the job whose key is the first output less ``suffix``."""
+def spec_of(kind, pattern):
+    """A params function giving the JSON spec of the job whose output ``pattern`` names.
 
-    def spec(wildcards, output):
-        return PLAN.lookup(kind, output[0].removesuffix(suffix)).spec_json
+    It takes only wildcards: Snakemake leaves params computed from input or output out of its params
+    rerun trigger, and the spec is exactly what must trigger reruns.
+    """
+
+    def spec(wildcards):
+        return PLAN.lookup(kind, pattern.format(**wildcards)).spec_json
 
     return spec
 

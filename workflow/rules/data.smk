@@ -1,9 +1,12 @@
+DATA = f"{RESULTS}/data/{{problem}}/{{product}}/{{key}}.nc"
+
+
 rule data:
     """One data product of a problem (reference solution, collocation set, sample pool) for one axis value."""
     output:
-        f"{RESULTS}/data/{{problem}}/{{product}}/{{key}}.nc",
+        DATA,
     params:
-        spec=spec_of("data"),
+        spec=spec_of("data", DATA),
     log:
         f"{RESULTS}/logs/data/{{problem}}/{{product}}/{{key}}.log",
     conda:

@@ -9,7 +9,7 @@ rule regime_map:
         png=f"{REGIME_FIGURE}.png",
         pdf=f"{REGIME_FIGURE}.pdf",
     params:
-        spec=spec_of("figures", suffix=".png"),
+        spec=spec_of("figures", REGIME_FIGURE),
         stem=lambda wildcards, output: output.png.removesuffix(".png"),
     log:
         f"{RESULTS}/logs/figures/regimes/{{model}}_{{problem}}_{{strategy}}.log",

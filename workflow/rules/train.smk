@@ -8,7 +8,7 @@ rule train:
     output:
         CELL,
     params:
-        spec=spec_of("cells"),
+        spec=spec_of("cells", CELL),
     threads: config["threads"]
     log:
         f"{RESULTS}/logs/cells/{{model}}/{{problem}}/{{strategy}}/{{cell}}.log",

@@ -1,0 +1,116 @@
+"""Bad configurations fail before any job runs, naming the file, the key and what is allowed."""
+
+import copy
+
+import pytest
+import yaml
+
+from sciml.config import ConfigError, load_config_file, merge_configs, validate
+from sciml.plan import build_plan
+
+from conftest import REPO
+
+SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+
+
+def broken(edit):
+    config = copy.deepcopy(SMOKE)
+    edit(config)
+    return config
+
+
+def set_in(path, value):
+    def edit(config):
+        node = config
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return edit
+
+
+def delete(path):
+    def edit(config):
+        node = config
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+    return edit
+
+
+STUDY = ["studies", 0]
+CASES = [
+    # (edit, words the message must contain)
+    (set_in(STUDY + ["problem"], "heat"), ["studies[0].problem", "unknown problem 'heat'", "convection"]),
+    (set_in(STUDY + ["model"], "fno"), ["studies[0].model", "unknown model 'fno'", "pinn"]),
+    (set_in(STUDY + ["strategies"], ["lbfgs", "sgd"]), ["studies[0].strategies", "unknown strategy 'sgd'"]),
+    (set_in(["strategies", "adam", "method"], "adamw"), ["strategies.adam", "unknown strategy method 'adamw'"]),
+    (set_in(["strategies", "adam", "lr"], "1e-3"), ["strategies.adam", "'lr' must be a number", "1.0e-3"]),
+    (set_in(["strategies", "lbfgs", "stepz"], 3), ["strategies.lbfgs", "stepz"]),
+    (set_in(["models", "pinn", "architecture"], "transformer"), ["models.pinn", "unknown architecture"]),
+    (set_in(["models", "pinn", "activation"], "swish"), ["models.pinn", "unknown activation 'swish'"]),
+    (set_in(["problems", "convection", "grid_x"], "257"), ["problems.convection", "'grid_x' must be a number"]),
+    (set_in(["problems", "burgers"], {}), ["problems.burgers", "unknown problem"]),
+    (set_in(STUDY + ["axes"], {"beta": [5], "rho": [1]}), ["studies[0].axes", "['beta', 'n_f']"]),
+    (set_in(STUDY + ["axes", "beta"], ["5", 30]), ["studies[0].axes.beta[0]", "is not of type 'number'"]),
+    (set_in(STUDY + ["axes", "beta"], []), ["studies[0].axes.beta", "should be non-empty"]),
+    (set_in(STUDY + ["axes", "beta"], [5, 5.0]), ["studies[0].axes.beta", "non-unique"]),
+    (set_in(STUDY + ["axes", "n_f"], [100, 30000]), ["studies[0].axes.n_f", "between 1 and 25500"]),
+    (set_in(STUDY + ["axes", "n_f"], [10.5]), ["studies[0].axes.n_f", "whole number"]),
+    (delete(STUDY + ["thresholds"]), ["studies[0]", "'thresholds' is a required property"]),
+    (set_in(STUDY + ["thresholds"], {"lbfgs": {"train_loss": 0.004, "test_error": 0.2}}),
+     ["studies[0].thresholds", "no regime thresholds for strategy 'adam'"]),
+    (set_in(STUDY + ["thresholds", "default", "train_loss"], -1), ["train_loss", "less than or equal to the minimum"]),
+    (set_in(STUDY + ["overrides"], {"nncg": {"steps": 3}}), ["studies[0].overrides.nncg", "not one of this study"]),
+    (set_in(STUDY + ["overrides"], {"adam": {"lr": "fast"}}), ["studies[0].overrides.adam", "'lr' must be a number"]),
+    (set_in(["seeds"], [0, 0]), ["seeds", "non-unique"]),
+    (set_in(["studies"], []), ["studies", "should be non-empty"]),
+    (set_in(["threads"], 0), ["threads", "less than the minimum"]),
+    (set_in(["colour"], "red"), ["Additional properties are not allowed ('colour' was unexpected)"]),
+    (lambda c: c["studies"].append(copy.deepcopy(c["studies"][0])), ["studies[1]", "already studied in studies[0]"]),
+]
+
+
+@pytest.mark.parametrize("edit, words", CASES)
+def test_bad_config_is_named(edit, words):
+    with pytest.raises(ConfigError) as raised:
+        validate(broken(edit), source="config/smoke.yaml")
+    message = str(raised.value)
+    assert message.startswith("config/smoke.yaml: ")
+    for word in words:
+        assert word in message, message
+
+
+def test_shipped_configs_are_valid():
+    for name in ("config.yaml", "smoke.yaml"):
+        config = validate(load_config_file(REPO / "config" / name), source=name)
+        assert build_plan(config).cells
+    paper = merge_configs(load_config_file(REPO / "config" / "config.yaml"),
+                          load_config_file(REPO / "config" / "paper.yaml"))
+    plan = build_plan(validate(paper, source="paper"))
+    assert len(plan.cells) >= 12 * 12
+
+
+def test_defaults_and_canonical_values():
+    config = broken(set_in(STUDY + ["axes", "beta"], [5.0, 7.5]))
+    del config["seeds"]
+    config = validate(config)
+    assert config["studies"][0]["axes"]["beta"] == [5, 7.5]
+    assert type(config["studies"][0]["axes"]["beta"][0]) is int
+    assert config["studies"][0]["seeds"] == [0]
+    assert config["results"] == "results"
+
+
+def test_unreadable_file_is_named(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("studies: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml: cannot read"):
+        load_config_file(path)
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config_file(path)
+
+
+def test_merge_replaces_lists_and_merges_mappings():
+    base = {"a": {"x": 1, "y": 2}, "studies": [1, 2]}
+    merge_configs(base, {"a": {"y": 3}, "studies": [9]})
+    assert base == {"a": {"x": 1, "y": 3}, "studies": [9]}

@@ -1,0 +1,106 @@
+"""The NetCDF contract: round trip, provenance, atomic writes, combining, clear errors on bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from sciml.provenance import provenance_attrs
+from sciml.regimes import build_regime_dataset
+from sciml.store import STATUS_OK, ResultFileError, combine_cells, read_netcdf, write_netcdf
+from sciml.train import train_cell
+
+from test_training import cell_data, cell_spec
+
+STRATEGY = {"method": "lbfgs", "steps": 2, "snapshots": 2}
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory):
+    """Three cells of a 2 x 2 grid (one missing), two seeds each, written as files."""
+    root = tmp_path_factory.mktemp("cells")
+    paths = []
+    for beta, n_f in [(5, 50), (5, 80), (30, 50)]:
+        ds = train_cell(cell_spec(beta, n_f, STRATEGY, seeds=(0, 1)), cell_data(beta, n_f), torch.device("cpu"))
+        path = root / f"beta={beta}__n_f={n_f}.nc"
+        write_netcdf(ds, path)
+        paths.append(path)
+    return paths
+
+
+def test_cell_round_trip_and_contract(cells):
+    ds = read_netcdf(cells[0])
+    assert ds["train_loss"].dims == ("beta", "n_f", "seed")
+    assert ds.sizes["beta"] == ds.sizes["n_f"] == 1 and ds["seed"].values.tolist() == [0, 1]
+    assert ds["params"].dims == ("beta", "n_f", "seed", "param") and ds.sizes["param"] == 5301
+    assert ds["params"].dtype == np.float32
+    assert ds["snapshot_params"].dims == ("beta", "n_f", "seed", "snapshot", "param")
+    for name in ("loss_pde", "loss_ic", "loss_bc", "history_loss_pde", "history_train_loss", "history_test_error",
+                 "wall_time", "status", "stop_step"):
+        assert name in ds, name
+    total = ds["loss_pde"] + ds["loss_ic"] + ds["loss_bc"]
+    np.testing.assert_allclose(total.values, ds["train_loss"].values, rtol=1e-5)
+    for key in ("config_hash", "config", "package_versions", "git_commit", "device"):
+        assert ds.attrs[key]
+    spec = json.loads(ds.attrs["config"])
+    assert spec["axes"] == {"beta": 5, "n_f": 50} and json.loads(ds.attrs["package_versions"])["torch"]
+    assert ds.attrs["device"].startswith("cpu")
+    rewritten = cells[0].with_name("copy.nc")
+    write_netcdf(ds, rewritten)
+    xr.testing.assert_identical(read_netcdf(rewritten), ds)
+
+
+def test_combined_cells_keep_missing_ones_as_nan(cells):
+    ds = combine_cells(cells, ["beta", "n_f"])
+    assert ds["train_loss"].shape == (2, 2, 2)
+    assert np.isnan(ds["train_loss"].sel(beta=30, n_f=80)).all()
+    assert ds["cell_config_hash"].dims == ("beta", "n_f")
+    assert ds["cell_config_hash"].sel(beta=5, n_f=50).item() != ds["cell_config_hash"].sel(beta=5, n_f=80).item()
+
+
+def test_regime_dataset(cells):
+    spec = {"model": "pinn", "problem": "convection", "strategy": "lbfgs", "axes": ["beta", "n_f"],
+            "thresholds": {"train_loss": 1e9, "test_error": 1e9}, "smoothing_sigma": 0.7}
+    ds = build_regime_dataset(cells, spec)
+    assert ds["regime"].dims == ("beta", "n_f")
+    assert ds["n_seeds_ok"].sel(beta=5, n_f=50).item() == 2
+    assert ds["n_seeds"].sel(beta=30, n_f=80).item() == 0  # the missing cell
+    expected = ds["train_loss"].sel(beta=5, n_f=50).mean().item()
+    assert ds["train_loss_mean"].sel(beta=5, n_f=50).item() == pytest.approx(expected)
+    assert ds["regime"].sel(beta=5, n_f=50).item() == 1  # huge thresholds: well-trained
+    assert ds["regime"].sel(beta=30, n_f=80).item() == 2  # nothing trained there: under-trained
+    assert int(ds["status"].sel(beta=5, n_f=50).max()) == STATUS_OK
+
+
+def test_corrupt_and_truncated_files_are_named(cells, tmp_path):
+    truncated = tmp_path / "beta=5__n_f=50.nc"
+    truncated.write_bytes(cells[0].read_bytes()[:2000])
+    garbage = tmp_path / "garbage.nc"
+    garbage.write_bytes(b"not a netcdf file at all")
+    for path in (truncated, garbage):
+        with pytest.raises(ResultFileError, match=f"{path}.*rerun snakemake"):
+            read_netcdf(path)
+        with pytest.raises(ResultFileError, match=str(path)):
+            combine_cells([cells[1], path], ["beta", "n_f"])
+    with pytest.raises(ResultFileError, match="no such result file"):
+        read_netcdf(tmp_path / "absent.nc")
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    target = tmp_path / "out.nc"
+    bad = xr.Dataset({"a": ("x", [1.0, 2.0])}, attrs={"nested": {"not": "allowed"}})
+    with pytest.raises(Exception):
+        write_netcdf(bad, target)
+    assert os.listdir(tmp_path) == []
+
+
+def test_provenance_hash_follows_the_spec():
+    a = provenance_attrs({"x": 1, "y": [1, 2]})
+    b = provenance_attrs({"y": [1, 2], "x": 1})
+    c = provenance_attrs({"x": 2, "y": [1, 2]})
+    assert a["config_hash"] == b["config_hash"] != c["config_hash"]

@@ -1,0 +1,128 @@
+"""Training a cell: collocation sampling, a well-posed cell, reproducibility and divergence as a result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sciml.problems import get_problem
+from sciml.problems.pinn import PINNObjective
+from sciml.store import STATUS_DIVERGED, STATUS_OK
+from sciml.train import train_cell, train_seed
+
+PINN = {"architecture": "mlp", "hidden": [50, 50, 50], "activation": "tanh", "dtype": "float32"}
+
+
+def cell_spec(beta, n_f, strategy, seeds=(0,)):
+    return {
+        "model": "pinn", "model_settings": PINN, "problem": "convection", "problem_settings": {},
+        "strategy": strategy["method"], "strategy_settings": strategy,
+        "axes": {"beta": beta, "n_f": n_f}, "seeds": list(seeds),
+    }
+
+
+def cell_data(beta, n_f, **settings):
+    problem = get_problem("convection")
+    s = problem.settings(settings)
+    return {"reference": problem.generate("reference", s, beta), "collocation": problem.generate("collocation", s, n_f)}
+
+
+def test_collocation_sampling():
+    problem = get_problem("convection")
+    settings = problem.settings()
+    x, t = problem.grid(settings)
+    a = problem.generate("collocation", settings, 5000)
+    pairs = set(zip(a["x"].values.tolist(), a["t"].values.tolist()))
+    assert len(pairs) == 5000  # without replacement
+    assert set(a["x"].values) <= set(x[1:-1]) and set(a["t"].values) <= set(t[1:])  # interior, t > 0
+    again = problem.generate("collocation", settings, 5000)
+    np.testing.assert_array_equal(a["x"].values, again["x"].values)  # reproducible
+    torch.manual_seed(123)  # the network's init seed plays no part
+    np.random.seed(123)
+    np.testing.assert_array_equal(a["t"].values, problem.generate("collocation", settings, 5000)["t"].values)
+    other = problem.generate("collocation", problem.settings({"sampling_seed": 1}), 5000)
+    assert not np.array_equal(a["x"].values, other["x"].values)
+    assert problem.n_candidates(settings) == 255 * 100
+    full = problem.generate("collocation", settings, 25500)
+    assert len(set(zip(full["x"].values.tolist(), full["t"].values.tolist()))) == 25500
+
+
+def test_test_grid_is_129_by_101():
+    reference = cell_data(5, 10)["reference"]
+    assert reference["u"].shape == (101, 129)
+    assert reference["x"].values[0] == 0 and np.isclose(reference["x"].values[-1], 2 * np.pi)
+
+
+def test_network_matches_the_paper():
+    from sciml.models import build_model
+
+    model = build_model({k: v for k, v in PINN.items() if k != "dtype"}, 2, 1)
+    assert sum(p.numel() for p in model.parameters()) == 5301
+    assert all(layer.bias.detach().abs().max().item() == 0 for layer in model.net if hasattr(layer, "bias"))
+
+
+def test_well_posed_cell_reaches_a_low_test_error():
+    strategy = {"method": "lbfgs", "steps": 150, "log_every": 10}
+    ds = train_cell(cell_spec(5, 2000, strategy), cell_data(5, 2000), torch.device("cpu"))
+    assert int(ds["status"].item()) == STATUS_OK
+    assert float(ds["train_loss"].item()) < 1e-3
+    assert float(ds["test_error"].item()) < 0.05
+    history = ds["history_train_loss"].squeeze().values
+    assert history[0] > 100 * history[-1]
+    np.testing.assert_allclose(ds["history_test_error"].squeeze().values[-1], ds["test_error"].item(), rtol=1e-6)
+
+
+def test_same_seed_same_numbers_and_snapshots():
+    strategy = {"method": "lbfgs", "steps": 4, "snapshots": 3}
+    data = cell_data(30, 200)
+    a = train_seed(cell_spec(30, 200, strategy), data, seed=3, device=torch.device("cpu"))
+    b = train_seed(cell_spec(30, 200, strategy), data, seed=3, device=torch.device("cpu"))
+    c = train_seed(cell_spec(30, 200, strategy), data, seed=4, device=torch.device("cpu"))
+    np.testing.assert_array_equal(a.final_params, b.final_params)
+    np.testing.assert_array_equal(a.history.train_loss, b.history.train_loss)
+    assert not np.array_equal(a.final_params, c.final_params)
+    assert a.history.snapshot_steps.tolist() == [0, 2, 4]
+    np.testing.assert_array_equal(a.history.snapshots[-1], a.final_params)
+
+
+def test_stalled_lbfgs_stops_early_and_fills_history_forward():
+    strategy = {"method": "lbfgs", "steps": 400, "log_every": 1, "stop_when_stalled": 3}
+    result = train_seed(cell_spec(5, 100, strategy), cell_data(5, 100), seed=0, device=torch.device("cpu"))
+    assert result.status == STATUS_OK
+    assert result.stop_step < 400
+    tail = result.history.train_loss[result.stop_step:]
+    np.testing.assert_array_equal(tail, tail[0])
+    np.testing.assert_array_equal(result.history.snapshots[-1], result.final_params)
+
+
+def test_nan_in_one_seed_is_a_result(monkeypatch):
+    """A NaN injected into seed 1's loss after 5 evaluations stops that seed only."""
+    original = PINNObjective.residuals
+    calls = {"n": 0}
+
+    def poisoned(self):
+        terms = original(self)
+        if torch.initial_seed() == 1:
+            calls["n"] += 1
+            if calls["n"] > 5:
+                terms["pde"] = terms["pde"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(PINNObjective, "residuals", poisoned)
+    strategy = {"method": "adam", "steps": 20, "log_every": 1}
+    ds = train_cell(cell_spec(5, 100, strategy, seeds=(0, 1)), cell_data(5, 100), torch.device("cpu"))
+    status = ds["status"].squeeze().values
+    assert status.tolist() == [STATUS_OK, STATUS_DIVERGED]
+    stop = ds["stop_step"].squeeze().values
+    assert stop[0] == 20 and 0 < stop[1] < 20
+    assert np.isfinite(ds["train_loss"].squeeze().values[0])
+    assert np.isnan(ds["train_loss"].squeeze().values[1])
+    history = ds["history_train_loss"].squeeze().values
+    assert np.isfinite(history[0]).all()
+    assert np.isfinite(history[1, : stop[1]]).all() and np.isnan(history[1, stop[1]:]).all()
+
+
+def test_unknown_problem_is_named():
+    with pytest.raises(KeyError, match="unknown problem 'heat'"):
+        get_problem("heat")

@@ -1,0 +1,121 @@
+"""Real snakemake runs: the smoke study end to end, incremental reruns, and bad input before any job."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import xarray as xr
+import yaml
+
+from conftest import REPO, tiny_config
+
+pytestmark = pytest.mark.workflow
+
+
+def test_smoke_study_end_to_end(workflow):
+    workflow.write_config(yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
+    workflow.snakemake("figures")
+    results = workflow.workdir / "results"
+    for strategy in ("lbfgs", "adam"):
+        assert (results / "figures" / "regimes" / f"pinn_convection_{strategy}.png").stat().st_size > 10_000
+        assert (results / "figures" / "regimes" / f"pinn_convection_{strategy}.pdf").exists()
+        ds = xr.load_dataset(results / "regimes" / "pinn" / "convection" / f"{strategy}.nc")
+        assert ds["regime"].shape == (2, 2) and ds.sizes["seed"] == 2
+        assert int(ds["n_seeds_ok"].min()) == 2
+    lbfgs = xr.load_dataset(results / "regimes" / "pinn" / "convection" / "lbfgs.nc")
+    # even 15 L-BFGS steps separate the easy cell from the hard one
+    assert lbfgs["regime"].sel(beta=5, n_f=300).item() == 1
+    assert lbfgs["regime"].sel(beta=30, n_f=300).item() == 2
+    assert len(workflow.files("results/cells/**/*.nc")) == 8
+    assert not list(results.rglob("*.tmp"))
+    again = workflow.snakemake("figures", "--dry-run")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def rewritten(before: dict[str, int], after: dict[str, int]) -> set[str]:
+    return {path for path, mtime in after.items() if before.get(path) != mtime}
+
+
+def test_reruns_stay_local(workflow):
+    config = tiny_config()
+    workflow.write_config(config)
+    workflow.snakemake("figures")
+    cells = "results/cells/**/*.nc"
+    before = workflow.files("results/**/*.nc")
+    assert len(workflow.files(cells)) == 4
+
+    # a new grid value: only its cells (and their data), then aggregation and figures
+    config["studies"][0]["axes"]["beta"].append(10)
+    workflow.write_config(config)
+    workflow.snakemake("figures")
+    after = workflow.files("results/**/*.nc")
+    assert rewritten(before, after) == {
+        "results/data/convection/reference/beta=10.nc",
+        "results/cells/pinn/convection/lbfgs/beta=10__n_f=100.nc",
+        "results/cells/pinn/convection/adam/beta=10__n_f=100.nc",
+        "results/regimes/pinn/convection/lbfgs.nc",
+        "results/regimes/pinn/convection/adam.nc",
+    }
+
+    # one strategy's setting in this study: only that strategy's cells
+    before = after
+    config["studies"][0]["overrides"] = {"lbfgs": {"steps": 2}}
+    workflow.write_config(config)
+    workflow.snakemake("figures")
+    after = workflow.files("results/**/*.nc")
+    assert rewritten(before, after) == {
+        *(p for p in after if p.startswith("results/cells/pinn/convection/lbfgs/")),
+        "results/regimes/pinn/convection/lbfgs.nc",
+    }
+
+    # thresholds are analysis, not training: only the regime dataset and its figure
+    before = after
+    config["studies"][0]["thresholds"]["lbfgs"] = {"train_loss": 1.0, "test_error": 2.0}
+    workflow.write_config(config)
+    workflow.snakemake("figures")
+    after = workflow.files("results/**/*.nc")
+    assert rewritten(before, after) == {"results/regimes/pinn/convection/lbfgs.nc"}
+    assert xr.load_dataset(workflow.workdir / "results/regimes/pinn/convection/lbfgs.nc")["regime"].max() == 1
+
+    # a comment in the training code changes nothing; a real change reruns the cells it affects
+    adam = workflow.repo / "sciml" / "strategies" / "adam.py"
+    adam.write_text(adam.read_text() + "\n# a comment only\n")
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+    source = adam.read_text()
+    adam.write_text(source.replace('"weight_decay": 0.0}', '"weight_decay": 0.0, "amsgrad": False}'))
+    before = workflow.files("results/**/*.nc")
+    workflow.snakemake("figures")
+    after = workflow.files("results/**/*.nc")
+    assert rewritten(before, after) == {
+        *(p for p in after if p.startswith("results/cells/pinn/convection/adam/")),
+        "results/regimes/pinn/convection/adam.nc",
+    }
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+
+def test_bad_config_fails_before_any_job(workflow):
+    config = tiny_config()
+    config["studies"][0]["problem"] = "heat"
+    workflow.write_config(config)
+    result = workflow.snakemake("figures", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "study.yaml" in output and "studies[0].problem" in output and "unknown problem 'heat'" in output
+    assert not (workflow.workdir / "results").exists()
+
+
+def test_corrupt_cell_file_is_named_and_other_results_survive(workflow):
+    config = tiny_config()
+    workflow.write_config(config)
+    workflow.snakemake("figures")
+    cell = workflow.workdir / "results/cells/pinn/convection/adam/beta=30__n_f=100.nc"
+    cell.write_bytes(cell.read_bytes()[:1000])  # truncated, and newer than the regime dataset
+    before = workflow.files("results/**/*.nc")
+    result = workflow.snakemake("figures", check=False)
+    assert result.returncode != 0
+    log = (workflow.workdir / "results/logs/regimes/pinn/convection/adam.log").read_text()
+    assert re.search(r"beta=30__n_f=100\.nc is not a readable NetCDF result file.*rerun snakemake", log)
+    after = workflow.files("results/**/*.nc")
+    assert after["results/regimes/pinn/convection/adam.nc"] == before["results/regimes/pinn/convection/adam.nc"]
+    assert "results/regimes/pinn/convection/lbfgs.nc" in after
