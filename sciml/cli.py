@@ -71,6 +71,36 @@ def cmd_figure(args) -> None:
     FIGURES[spec["kind"]]([read_netcdf(path) for path in args.inputs], spec, args.out_stem)
 
 
+def cmd_retrain(args) -> None:
+    """Retrain one cell from the provenance stored in its file, regenerating its data in memory."""
+    import numpy as np
+    import torch
+
+    from sciml.problems import get_problem
+    from sciml.store import read_netcdf, write_netcdf
+    from sciml.train import train_cell
+
+    stored = read_netcdf(args.cell)
+    torch.set_num_threads(args.threads or int(stored.attrs.get("torch_threads", 1)))
+    spec = _spec(stored.attrs["config"])
+    problem = get_problem(spec["problem"])
+    settings = problem.settings(spec["problem_settings"])
+    data = {product: problem.generate(product, settings, spec["axes"][axis])
+            for product, axis in problem.data_products().items()}
+    fresh = train_cell(spec, data)
+    if args.out:
+        write_netcdf(fresh, args.out)
+    same = True
+    for name in ("train_loss", "test_error"):
+        a, b = stored[name].values.ravel(), fresh[name].values.ravel()
+        equal = np.array_equal(a, b, equal_nan=True)
+        same &= equal
+        print(f"{name}: stored {a} retrained {b} {'identical' if equal else 'DIFFERENT'}")
+    print(f"stored on {stored.attrs.get('device')}, retrained on {fresh.attrs['device']}")
+    if args.check and not same:
+        raise ResultFileError(f"{args.cell}: retraining did not reproduce the stored numbers")
+
+
 def cmd_check(args) -> None:
     from sciml.config import load_config_file, merge_configs, validate
     from sciml.plan import build_plan
@@ -135,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = verbs.add_parser("check", help="validate configuration file(s) (later files override earlier ones)")
     check.add_argument("configfiles", nargs="+")
     check.set_defaults(run=cmd_check)
+
+    retrain = verbs.add_parser("retrain", help="retrain one cell from its file's provenance and compare")
+    retrain.add_argument("cell", help="a cell file (results/cells/...)")
+    retrain.add_argument("--out", help="also write the retrained cell here")
+    retrain.add_argument("--threads", type=int, help="torch CPU threads (default: as when the cell was trained)")
+    retrain.add_argument("--check", action="store_true", help="exit with an error unless the numbers are identical")
+    retrain.set_defaults(run=cmd_retrain)
 
     show = verbs.add_parser("show", help="print a regime dataset's map as a table")
     show.add_argument("dataset")

@@ -93,4 +93,6 @@ def provenance_attrs(spec: Mapping[str, Any], device: torch.device | None = None
     }
     if device is not None:
         attrs["device"] = device_description(device)
+        # CPU reductions depend on the thread count: reproducing a number needs the same count
+        attrs["torch_threads"] = str(torch.get_num_threads())
     return attrs

@@ -104,3 +104,10 @@ def test_provenance_hash_follows_the_spec():
     b = provenance_attrs({"y": [1, 2], "x": 1})
     c = provenance_attrs({"x": 2, "y": [1, 2]})
     assert a["config_hash"] == b["config_hash"] != c["config_hash"]
+
+
+def test_retrain_reproduces_a_cell_from_its_provenance(cells, capsys):
+    from sciml.cli import main
+
+    assert main(["retrain", str(cells[2]), "--check"]) == 0
+    assert "identical" in capsys.readouterr().out
