@@ -6,10 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sciml.strategies.adam import Adam
+from sciml.strategies.adam_lbfgs import AdamLBFGS
+from sciml.strategies.alm import ALM
 from sciml.strategies.base import Strategy
 from sciml.strategies.lbfgs import LBFGS
+from sciml.strategies.nncg import NNCG
 
-METHODS: dict[str, type[Strategy]] = {cls.method: cls for cls in (LBFGS, Adam)}
+METHODS: dict[str, type[Strategy]] = {cls.method: cls for cls in (LBFGS, Adam, AdamLBFGS, NNCG, ALM)}
 
 
 def build_strategy(settings: Mapping[str, Any]) -> Strategy:
