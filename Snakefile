@@ -24,10 +24,14 @@ except ConfigError as error:
 RESULTS = PLAN.results
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/compare.smk"
 include: "workflow/rules/figures.smk"
 
 

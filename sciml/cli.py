@@ -63,6 +63,18 @@ def cmd_aggregate(args) -> None:
     write_netcdf(ds, args.out)
 
 
+def cmd_compare(args) -> None:
+    from sciml.compare import compare
+    from sciml.provenance import provenance_attrs
+    from sciml.store import read_netcdf, write_netcdf
+
+    spec = _spec(args.spec)
+    baseline, other = (read_netcdf(path) for path in (args.baseline, args.other))
+    ds = compare(baseline, other, spec["axes"], spec)
+    ds.attrs.update(provenance_attrs(spec))
+    write_netcdf(ds, args.out)
+
+
 def cmd_figure(args) -> None:
     from sciml.figures import FIGURES
     from sciml.store import read_netcdf
@@ -110,7 +122,7 @@ def cmd_check(args) -> None:
         merge_configs(config, load_config_file(path))
     plan = build_plan(validate(config, source=", ".join(args.configfiles)))
     print(f"{len(plan.data)} data jobs, {len(plan.cells)} training cells, {len(plan.regimes)} regime datasets, "
-          f"{len(plan.figures)} figures")
+          f"{len(plan.comparisons)} comparisons, {len(plan.figures)} figures")
 
 
 def cmd_show(args) -> None:
@@ -155,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     aggregate.add_argument("--out", required=True)
     aggregate.add_argument("inputs", nargs="+", help="cell files")
     aggregate.set_defaults(run=cmd_aggregate)
+
+    comparison = verbs.add_parser("compare", help="compare a strategy's regime dataset with a baseline's")
+    comparison.add_argument("--spec", required=True)
+    comparison.add_argument("--out", required=True)
+    comparison.add_argument("baseline")
+    comparison.add_argument("other")
+    comparison.set_defaults(run=cmd_compare)
 
     figure = verbs.add_parser("figure", help="draw a figure (PNG and PDF) from stored datasets")
     figure.add_argument("--spec", required=True)

@@ -17,7 +17,7 @@ from sciml.problems import PROBLEMS, get_problem
 from sciml.strategies import build_strategy
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
-DEFAULTS = {"results": "results", "threads": 1, "seeds": [0], "regimes": {"smoothing_sigma": 0.7}}
+DEFAULTS = {"results": "results", "threads": 1, "seeds": [0], "regimes": {"smoothing_sigma": 0.7, "significance": 0.05}}
 
 
 class ConfigError(ValueError):
@@ -142,6 +142,8 @@ def _validate_study(study: dict, key: str, config: Mapping[str, Any], fail) -> N
     for name in study["strategies"]:
         if name not in study["thresholds"] and "default" not in study["thresholds"]:
             fail(f"{key}.thresholds", f"no regime thresholds for strategy {name!r}: give 'default' or {name!r}")
+    if "baseline" in study and study["baseline"] not in study["strategies"]:
+        fail(f"{key}.baseline", f"{study['baseline']!r} is not one of this study's strategies {study['strategies']}")
     for name in study["thresholds"]:
         if name != "default" and name not in study["strategies"]:
             fail(f"{key}.thresholds.{name}", f"not one of this study's strategies {study['strategies']}")

@@ -65,5 +65,10 @@ def regime_path(results: str, model: str, problem: str, strategy: str) -> str:
     return str(PurePosixPath(results, "regimes", model, problem, f"{strategy}.nc"))
 
 
-def regime_figure_stem(results: str, model: str, problem: str, strategy: str) -> str:
-    return str(PurePosixPath(results, "figures", "regimes", f"{model}_{problem}_{strategy}"))
+def comparison_path(results: str, model: str, problem: str, strategy: str, baseline: str) -> str:
+    return str(PurePosixPath(results, "comparisons", model, problem, f"{strategy}_vs_{baseline}.nc"))
+
+
+def figure_stem(results: str, family: str, name: str) -> str:
+    """Output path of a figure without its suffix (each figure is written as PNG and PDF)."""
+    return str(PurePosixPath(results, "figures", family, name))

@@ -21,7 +21,8 @@ from sciml.strategies import METHODS
 
 
 AGGREGATION_CODE = ("regimes.py", "store.py")
-FIGURE_CODE = ("regimes.py", "figures/common.py", "figures/regime_map.py")
+COMPARISON_CODE = ("compare.py", "store.py")
+FIGURE_CODE = ("regimes.py", "figures/common.py", "figures/regime_map.py", "figures/comparison.py")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Plan:
     data: dict[str, Job] = field(default_factory=dict)
     cells: dict[str, Job] = field(default_factory=dict)
     regimes: dict[str, Job] = field(default_factory=dict)
+    comparisons: dict[str, Job] = field(default_factory=dict)
     figures: dict[str, Job] = field(default_factory=dict)
 
     def lookup(self, kind: str, output: str) -> Job:
@@ -56,6 +58,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
     results = config["results"]
     plan = Plan(results=results)
     figure_code = code_hash([], extra=FIGURE_CODE)
+    by_model_strategy: dict[tuple[str, str], list[str]] = {}
     for study in config["studies"]:
         problem = get_problem(study["problem"])
         problem_settings = config["problems"].get(problem.name, {})
@@ -114,6 +117,31 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
                 "code": code_hash([], extra=AGGREGATION_CODE),
             }, tuple(cell_paths))
 
-            stem = naming.regime_figure_stem(results, study["model"], problem.name, strategy)
+            stem = naming.figure_stem(results, "regimes", f"{study['model']}_{problem.name}_{strategy}")
             plan.figures[stem] = Job(stem, {"kind": "regime_map", "code": figure_code}, (regime,))
+            by_model_strategy.setdefault((study["model"], strategy), []).append(regime)
+
+        baseline = study.get("baseline")
+        for strategy in study["strategies"] if baseline else ():
+            if strategy == baseline:
+                continue
+            path = naming.comparison_path(results, study["model"], problem.name, strategy, baseline)
+            plan.comparisons[path] = Job(path, {
+                "model": study["model"],
+                "problem": problem.name,
+                "strategy": strategy,
+                "baseline": baseline,
+                "axes": list(axes),
+                "significance": config["regimes"]["significance"],
+                "code": code_hash([], extra=COMPARISON_CODE),
+            }, (naming.regime_path(results, study["model"], problem.name, baseline),
+                naming.regime_path(results, study["model"], problem.name, strategy)))
+            stem = naming.figure_stem(results, "comparisons", f"{study['model']}_{problem.name}_{strategy}_vs_{baseline}")
+            plan.figures[stem] = Job(stem, {"kind": "comparison", "code": figure_code}, (path,))
+
+    # one figure per (model, strategy) trained on several problems: the regimes across physical systems
+    for (model, strategy), regimes in by_model_strategy.items():
+        if len(regimes) > 1:
+            stem = naming.figure_stem(results, "across_problems", f"{model}_{strategy}")
+            plan.figures[stem] = Job(stem, {"kind": "regime_panels", "code": figure_code}, tuple(regimes))
     return plan

@@ -22,6 +22,7 @@ def tiny_config() -> dict:
     config["strategies"]["lbfgs"]["steps"] = 3
     config["strategies"]["adam"]["steps"] = 10
     config["studies"][0]["axes"] = {"beta": [5, 30], "n_f": [100]}
+    config["studies"][0]["strategies"] = ["lbfgs", "adam"]
     return config
 
 

@@ -1,6 +1,7 @@
 """Figures: each module draws one family of figures from stored datasets only (never from training)."""
 
-from sciml.figures.regime_map import regime_map
+from sciml.figures.comparison import comparison
+from sciml.figures.regime_map import regime_map, regime_panels
 
 #: figure kinds the workflow can ask for: each takes (datasets, spec, output stem)
-FIGURES = {"regime_map": regime_map}
+FIGURES = {"regime_map": regime_map, "regime_panels": regime_panels, "comparison": comparison}

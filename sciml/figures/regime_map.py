@@ -32,7 +32,8 @@ def draw_panels(ds: xr.Dataset, axes_pair, title_prefix: str = "") -> None:
         plt.colorbar(image, ax=ax, label=label)
         threshold = float(ds.attrs[threshold_key])
         smoothed = smoothed_log_map(values, sigma)
-        if np.nanmin(smoothed) < np.log10(threshold) < np.nanmax(smoothed):
+        # a contour needs a 2 x 2 grid at least, and the threshold inside the range of values
+        if min(values.shape) >= 2 and np.nanmin(smoothed) < np.log10(threshold) < np.nanmax(smoothed):
             ax.contour(smoothed, levels=[np.log10(threshold)], colors="white", linewidths=2.5, linestyles="solid")
         _annotate(ax, grid)
         ax.set_xticks(range(grid.sizes[data_axis]), tick_labels(grid[data_axis].values), rotation=45)
@@ -54,9 +55,21 @@ def _annotate(ax, grid: xr.Dataset) -> None:
 
 
 def regime_map(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    """One regime dataset: its loss and error maps side by side."""
     (ds,) = datasets
     figure, axes_pair = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     draw_panels(ds, axes_pair)
     figure.suptitle(f"{ds.attrs['model']} / {ds.attrs['problem']} / {ds.attrs['strategy']}: "
                     "regimes I well-trained, II under-trained, III over-trained")
+    return save(figure, stem)
+
+
+def regime_panels(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    """Several problems trained with one model and strategy: one row of loss/error maps per problem."""
+    figure, axes = plt.subplots(len(datasets), 2, figsize=(10, 3.6 * len(datasets)), constrained_layout=True,
+                                squeeze=False)
+    for ds, axes_pair in zip(datasets, axes):
+        draw_panels(ds, axes_pair, title_prefix=f"{ds.attrs['problem']}: ")
+    first = datasets[0].attrs
+    figure.suptitle(f"{first['model']} / {first['strategy']}: regimes across problems")
     return save(figure, stem)

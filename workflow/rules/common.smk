@@ -1,6 +1,9 @@
 # Helpers shared by the rules: every job's spec and inputs come from the plan (sciml/plan.py).
 
 
+from sciml.figures.captions import caption as figure_caption
+
+
 wildcard_constraints:
     problem="[^/]+",
     product="[^/]+",
@@ -8,6 +11,9 @@ wildcard_constraints:
     model="[^/]+",
     strategy="[^/]+",
     cell="[^/]+",
+    comparison="[^/]+",
+    family="[^/]+",
+    name="[^/]+",
 
 
 def spec_of(kind, pattern):

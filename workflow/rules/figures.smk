@@ -1,18 +1,24 @@
-REGIME_FIGURE = f"{RESULTS}/figures/regimes/{{model}}_{{problem}}_{{strategy}}"
+FIGURE = f"{RESULTS}/figures/{{family}}/{{name}}"
 
 
-rule regime_map:
-    """Training-loss and test-error heatmaps of one regime dataset, regime boundaries drawn."""
+rule figure:
+    """One figure (PNG for the report and the README, PDF for papers) drawn from stored datasets only."""
     input:
-        inputs_of("figures", REGIME_FIGURE),
+        inputs_of("figures", FIGURE),
     output:
-        png=f"{REGIME_FIGURE}.png",
-        pdf=f"{REGIME_FIGURE}.pdf",
+        png=report(
+            f"{FIGURE}.png",
+            caption="../report/figure.rst",
+            category="{family}",
+            labels={"figure": "{name}"},
+        ),
+        pdf=f"{FIGURE}.pdf",
     params:
-        spec=spec_of("figures", REGIME_FIGURE),
+        spec=spec_of("figures", FIGURE),
+        caption=lambda wildcards: figure_caption(PLAN.lookup("figures", FIGURE.format(**wildcards)), PLAN),
         stem=lambda wildcards, output: output.png.removesuffix(".png"),
     log:
-        f"{RESULTS}/logs/figures/regimes/{{model}}_{{problem}}_{{strategy}}.log",
+        f"{RESULTS}/logs/figures/{{family}}/{{name}}.log",
     conda:
         "../../envs/sciml.yaml"
     shell:

@@ -1,0 +1,59 @@
+"""Strategy vs baseline over the grid (paper Fig. 4): relative improvement and share of seeds improved.
+
+Improvement panels use a diverging scale centred on zero (blue: the strategy helps); cells where the paired
+test is not significant at the configured level are hatched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import seaborn as sns
+import xarray as xr
+
+from sciml.figures.common import plt, save, tick_labels
+
+PANELS = (
+    ("train_loss_relative_improvement", "train_loss_significant", "training loss: 1 - mean(new)/mean(baseline)"),
+    ("test_error_relative_improvement", "test_error_significant", "test error: 1 - mean(new)/mean(baseline)"),
+    ("train_loss_share_improved", None, "training loss: share of seeds improved"),
+    ("test_error_share_improved", None, "test error: share of seeds improved"),
+)
+
+
+def comparison(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    (ds,) = datasets
+    difficulty, data_axis = ds.attrs["axes"].split()
+    grid = ds.transpose(difficulty, data_axis)
+    figure, axes = plt.subplots(2, 2, figsize=(10, 7.5), constrained_layout=True)
+    for ax, (name, significant, title) in zip(axes.ravel(), PANELS):
+        values = grid[name].values
+        if significant is None:
+            image = ax.imshow(values, origin="lower", aspect="auto", vmin=0, vmax=1,
+                              cmap=sns.color_palette("crest", as_cmap=True))
+        else:
+            # clip: a strategy that makes things 100x worse would otherwise flatten the whole scale
+            limit = max(0.05, float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0)
+            image = ax.imshow(np.clip(values, -limit, limit), origin="lower", aspect="auto", vmin=-limit,
+                              vmax=limit, cmap=sns.color_palette("vlag_r", as_cmap=True))
+            not_significant = ~grid[significant].values.astype(bool)
+            for i, j in zip(*np.nonzero(not_significant)):
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", linewidth=0,
+                                           edgecolor="grey"))
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                if np.isfinite(values[i, j]):
+                    ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7)
+        plt.colorbar(image, ax=ax)
+        ax.set_xticks(range(grid.sizes[data_axis]), tick_labels(grid[data_axis].values), rotation=45)
+        ax.set_yticks(range(grid.sizes[difficulty]), tick_labels(grid[difficulty].values))
+        ax.set_xlabel(data_axis)
+        ax.set_ylabel(difficulty)
+        ax.set_title(title, fontsize=9)
+    figure.suptitle(
+        f"{ds.attrs['model']} / {ds.attrs['problem']}: {ds.attrs['strategy']} vs {ds.attrs['baseline']} "
+        f"(hatched: Wilcoxon p > {ds.attrs['significance']:g}; smallest attainable p "
+        f"{ds.attrs['min_attainable_p_value']:.3g})"
+    )
+    return save(figure, stem)

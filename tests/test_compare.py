@@ -1,0 +1,53 @@
+"""Strategy comparison against exact answers on hand-made regime datasets."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sciml.compare import compare, signed_rank_p
+from sciml.store import STATUS_DIVERGED, STATUS_OK
+
+SPEC = {"model": "pinn", "problem": "convection", "strategy": "nncg", "baseline": "lbfgs", "significance": 0.1}
+
+
+def regime(train_loss, test_error, status=None):
+    train_loss = np.asarray(train_loss, float)
+    status = np.zeros(train_loss.shape, np.int8) if status is None else np.asarray(status, np.int8)
+    dims = ("beta", "n_f", "seed")
+    coords = {"beta": [5.0], "n_f": [100.0, 1000.0], "seed": np.arange(train_loss.shape[-1])}
+    return xr.Dataset({"train_loss": (dims, train_loss), "test_error": (dims, np.asarray(test_error, float)),
+                       "status": (dims, status)}, coords=coords)
+
+
+def test_improvement_share_and_exact_p_values():
+    base_loss = np.array([[[1e-2, 2e-2, 4e-2, 1e-2, 3e-2], [1e-3, 1e-3, 1e-3, 1e-3, 1e-3]]])
+    other_loss = base_loss.copy()
+    other_loss[0, 0] /= 10  # every seed ten times better in the first cell
+    other_loss[0, 1, :2] *= 2  # two seeds worse, three unchanged in the second
+    errors = np.full(base_loss.shape, 0.5)
+    out = compare(regime(base_loss, errors), regime(other_loss, errors), ["beta", "n_f"], SPEC)
+    first, second = {"beta": 5, "n_f": 100}, {"beta": 5, "n_f": 1000}
+    assert out["train_loss_relative_improvement"].sel(first).item() == pytest.approx(0.9)
+    assert out["train_loss_relative_improvement"].sel(second).item() == pytest.approx(1 - 7 / 5)
+    assert out["train_loss_share_improved"].sel(first).item() == 1.0
+    assert out["train_loss_share_improved"].sel(second).item() == 0.0
+    assert out["train_loss_p_value"].sel(first).item() == pytest.approx(0.0625)  # all 5 signs agree: 2/2^5
+    assert bool(out["train_loss_significant"].sel(first))
+    assert not bool(out["train_loss_significant"].sel(second))
+    assert out["test_error_p_value"].sel(first).item() == 1.0  # identical errors
+    assert out["test_error_relative_improvement"].sel(first).item() == 0.0
+    assert out.attrs["min_attainable_p_value"] == pytest.approx(0.0625)
+
+
+def test_diverged_seeds_are_left_out_of_the_pairs():
+    loss = np.array([[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]])
+    status = np.array([[[STATUS_OK, STATUS_DIVERGED, STATUS_OK], [STATUS_OK] * 3]])
+    out = compare(regime(loss, loss, status), regime(loss / 2, loss, None), ["beta", "n_f"], SPEC)
+    assert out["n_pairs"].values.tolist() == [[2, 3]]
+    assert out["train_loss_relative_improvement"].sel(beta=5, n_f=100).item() == pytest.approx(0.5)
+
+
+def test_signed_rank_p_edge_cases():
+    assert np.isnan(signed_rank_p(np.array([0.3])))
+    assert np.isnan(signed_rank_p(np.array([np.nan, np.nan, 0.1])))
+    assert signed_rank_p(np.array([1.0, 2.0, 3.0])) == pytest.approx(0.25)
