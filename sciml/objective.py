@@ -3,14 +3,32 @@
 Strategies only minimise objectives and diagnostics only probe them (gradients, Hessian-vector products,
 values along directions); neither asks which model family is behind one. Each loss term is the mean square
 of a residual vector, so pointwise methods such as the augmented Lagrangian can work on the residuals.
+
+Two optional capabilities serve strategies that change the problem while they train. An objective without
+one raises :class:`Unsupported` (a ``NotImplementedError``) naming its type and the capability:
+
+* curriculum learning (``difficulty``, ``set_difficulty``, ``reset_difficulty``): train at other values of
+  the difficulty axis, on other residual points, then return to the cell's own problem;
+* residual-point perturbation, as in RoPINN (``collocation_points``, ``perturbed_collocation``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
 import torch
+
+CURRICULUM = "curriculum learning (difficulty, set_difficulty, reset_difficulty)"
+PERTURBATION = "residual-point perturbation (collocation_points, perturbed_collocation)"
+
+
+class Unsupported(NotImplementedError):
+    """An optional capability the objective does not have."""
+
+    def __init__(self, objective: Objective, capability: str):
+        super().__init__(f"objective of type {type(objective).__name__} does not support {capability}")
 
 
 class Objective(ABC):
@@ -37,6 +55,34 @@ class Objective(ABC):
         components = self.components()
         total = sum(self.weights.get(name, 1.0) * value for name, value in components.items())
         return total, components
+
+    # -- curriculum learning (optional) ------------------------------------------------------------------
+    @property
+    def difficulty(self) -> float:
+        """The cell's value of the difficulty axis: the target that the test error always refers to."""
+        raise Unsupported(self, CURRICULUM)
+
+    def set_difficulty(self, value: float, resample_seed: int | None = None) -> None:
+        """Compute the loss at difficulty ``value`` from now on; the test error still refers to the target.
+
+        With ``resample_seed``, also replace the residual points by a fresh draw of the same size, a
+        deterministic function of the seed (and of the objective's own data settings).
+        """
+        raise Unsupported(self, CURRICULUM)
+
+    def reset_difficulty(self) -> None:
+        """Back to the cell's own difficulty and residual points (the very tensors it was built with)."""
+        raise Unsupported(self, CURRICULUM)
+
+    # -- residual-point perturbation (optional) ----------------------------------------------------------
+    def collocation_points(self) -> torch.Tensor:
+        """The residual points, shape (N, input dimension)."""
+        raise Unsupported(self, PERTURBATION)
+
+    def perturbed_collocation(self, offsets: torch.Tensor) -> AbstractContextManager[None]:
+        """Within the context, the residual term is evaluated at ``collocation_points() + offsets``; the
+        other terms are unchanged."""
+        raise Unsupported(self, PERTURBATION)
 
 
 def relative_l2(prediction: torch.Tensor, reference: torch.Tensor) -> float:

@@ -7,7 +7,8 @@ solution; this module supplies grids, collocation sampling, the residual terms a
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -80,12 +81,21 @@ class PINNProblem(Problem):
             if value != int(value) or not 1 <= value <= n_max:
                 raise ValueError(f"{axis} must be a whole number between 1 and {n_max} (the candidate points)")
 
-    def sample_collocation(self, settings: Mapping[str, Any], n_points: int) -> tuple[np.ndarray, np.ndarray]:
-        """n_points interior points x[1:-1] x t[1:], drawn without replacement with the sampling seed."""
+    def sample_collocation(
+        self, settings: Mapping[str, Any], n_points: int, stream: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """n_points interior points x[1:-1] x t[1:], drawn without replacement with the sampling seed.
+
+        ``stream`` k >= 0 draws from the k-th child of the sampling seed (``SeedSequence.spawn``) instead:
+        reproducible, independent of the cell's own set (stream None) and of the other streams.
+        """
         x, t = self.grid(settings)
         xx, tt = np.meshgrid(x[1:-1], t[1:], indexing="xy")
         candidates_x, candidates_t = xx.reshape(-1), tt.reshape(-1)
-        rng = np.random.default_rng(settings["sampling_seed"])
+        seed = settings["sampling_seed"]
+        if stream is not None:
+            seed = np.random.SeedSequence(seed, spawn_key=(stream,))
+        rng = np.random.default_rng(seed)
         chosen = rng.choice(candidates_x.size, size=int(n_points), replace=False)
         return candidates_x[chosen], candidates_t[chosen]
 
@@ -128,14 +138,22 @@ class PINNProblem(Problem):
             initial=(as_tensor(x), as_tensor(np.zeros_like(x)), as_tensor(self.initial_condition(x))),
             boundary_t=as_tensor(t),
             test=(as_tensor(test_x.reshape(-1)), as_tensor(test_t.reshape(-1)), as_tensor(reference["u"].values)),
+            settings=settings,
         )
 
 
 class PINNObjective(Objective):
-    """Unweighted sum of MSE(PDE residual) + MSE(IC) + MSE(BC), means over points."""
+    """Unweighted sum of MSE(PDE residual) + MSE(IC) + MSE(BC), means over points.
+
+    Supports both optional capabilities of :class:`~sciml.objective.Objective`. Curriculum learning changes
+    ``coefficient`` (the PDE coefficient of the residual) and ``collocation``; the IC, BC and test data stay
+    those of the cell, so the test error always refers to the target's reference. Redrawing residual points
+    needs the problem ``settings`` (grid and sampling seed) the objective was built with. Perturbation
+    shifts the (x, t) residual points: input dimension d + 1 = 2.
+    """
 
     def __init__(self, problem: PINNProblem, coefficient: float, model: torch.nn.Module, collocation, initial,
-                 boundary_t, test):
+                 boundary_t, test, settings: Mapping[str, Any] | None = None):
         super().__init__(model)
         self.problem = problem
         self.coefficient = coefficient
@@ -143,13 +161,19 @@ class PINNObjective(Objective):
         self.initial = initial
         self.boundary_t = boundary_t
         self.test = test
+        self.settings = None if settings is None else dict(settings)
+        self._cell = (coefficient, collocation)
+        self._offsets: torch.Tensor | None = None
 
     def predict(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.model(torch.stack([x, t], dim=-1)).squeeze(-1)
 
     def residuals(self) -> dict[str, torch.Tensor]:
         problem = self.problem
-        x, t = (a.detach().requires_grad_(True) for a in self.collocation)
+        x, t = self.collocation
+        if self._offsets is not None:
+            x, t = x + self._offsets[:, 0], t + self._offsets[:, 1]
+        x, t = (a.detach().requires_grad_(True) for a in (x, t))
         terms = {"pde": problem.pde_residual(self.predict(x, t), x, t, self.coefficient)}
 
         x0, t0, u0 = self.initial
@@ -164,6 +188,44 @@ class PINNObjective(Objective):
         right = self.predict(torch.full_like(tb, problem.x_range[1]), tb)
         terms["bc"] = right - left if problem.boundary == "periodic" else torch.cat([left, right])
         return terms
+
+    # -- curriculum learning ------------------------------------------------------------------------------
+    @property
+    def difficulty(self) -> float:
+        return self._cell[0]
+
+    def set_difficulty(self, value: float, resample_seed: int | None = None) -> None:
+        """PDE coefficient ``value``; with ``resample_seed`` k, the cell's number of residual points drawn
+        from stream k of the sampling seed (see :meth:`PINNProblem.sample_collocation`)."""
+        if resample_seed is not None:
+            if self.settings is None:
+                raise ValueError("this PINN objective was built without its problem settings, so it cannot "
+                                 "draw new collocation points; pass settings= to PINNObjective")
+            like = self._cell[1][0]
+            points = self.problem.sample_collocation(self.settings, like.numel(), stream=resample_seed)
+            self.collocation = tuple(torch.as_tensor(a, dtype=like.dtype, device=like.device) for a in points)
+        self.coefficient = float(value)
+
+    def reset_difficulty(self) -> None:
+        self.coefficient, self.collocation = self._cell
+
+    # -- residual-point perturbation ------------------------------------------------------------------------
+    def collocation_points(self) -> torch.Tensor:
+        """(N, 2): one (x, t) row per residual point."""
+        return torch.stack(self.collocation, dim=-1)
+
+    @contextmanager
+    def perturbed_collocation(self, offsets: torch.Tensor) -> Iterator[None]:
+        """The ``pde`` residual at (x + offsets[:, 0], t + offsets[:, 1]); IC and BC terms untouched."""
+        expected = (self.collocation[0].numel(), 2)
+        if tuple(offsets.shape) != expected:
+            raise ValueError(f"offsets must have shape {expected} (one (x, t) row per residual point), "
+                             f"got {tuple(offsets.shape)}")
+        previous, self._offsets = self._offsets, offsets
+        try:
+            yield
+        finally:
+            self._offsets = previous
 
     def predict_test(self) -> torch.Tensor:
         x, t, reference = self.test

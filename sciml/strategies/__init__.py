@@ -9,10 +9,14 @@ from sciml.strategies.adam import Adam
 from sciml.strategies.adam_lbfgs import AdamLBFGS
 from sciml.strategies.alm import ALM
 from sciml.strategies.base import Strategy
+from sciml.strategies.curriculum import Curriculum
 from sciml.strategies.lbfgs import LBFGS
 from sciml.strategies.nncg import NNCG
+from sciml.strategies.ropinn import RoPINN
 
-METHODS: dict[str, type[Strategy]] = {cls.method: cls for cls in (LBFGS, Adam, AdamLBFGS, NNCG, ALM)}
+METHODS: dict[str, type[Strategy]] = {
+    cls.method: cls for cls in (LBFGS, Adam, AdamLBFGS, NNCG, ALM, Curriculum, RoPINN)
+}
 
 
 def build_strategy(settings: Mapping[str, Any]) -> Strategy:
