@@ -15,12 +15,12 @@ pytestmark = pytest.mark.workflow
 
 def test_smoke_study_end_to_end(workflow):
     workflow.write_config(yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
-    workflow.snakemake("figures")
+    workflow.snakemake("figures", timeout=1800)
     results = workflow.workdir / "results"
     assert (results / "figures" / "comparisons" / "pinn_convection_adam_vs_lbfgs.png").stat().st_size > 10_000
     comparison = xr.load_dataset(results / "comparisons" / "pinn" / "convection" / "adam_vs_lbfgs.nc")
     assert comparison["n_pairs"].values.tolist() == [[2, 2], [2, 2]]
-    for strategy in ("lbfgs", "adam", "adam_lbfgs", "nncg", "alm"):
+    for strategy in ("lbfgs", "adam", "adam_lbfgs", "nncg", "alm", "curriculum", "ropinn"):
         assert (results / "figures" / "regimes" / f"pinn_convection_{strategy}.png").stat().st_size > 10_000
         assert (results / "figures" / "regimes" / f"pinn_convection_{strategy}.pdf").exists()
         ds = xr.load_dataset(results / "regimes" / "pinn" / "convection" / f"{strategy}.nc")
@@ -34,7 +34,7 @@ def test_smoke_study_end_to_end(workflow):
     # even 15 L-BFGS steps separate the easy cell from the hard one
     assert lbfgs["regime"].sel(beta=5, n_f=300).item() == 1
     assert lbfgs["regime"].sel(beta=30, n_f=300).item() == 2
-    assert len(workflow.files("results/cells/**/*.nc")) == 20
+    assert len(workflow.files("results/cells/**/*.nc")) == 28
     assert not list(results.rglob("*.tmp"))
     again = workflow.snakemake("figures", "--dry-run")
     assert "Nothing to be done" in again.stdout + again.stderr
