@@ -24,22 +24,34 @@ def test_smoothing_preserves_constant_maps_and_handles_nan():
     np.testing.assert_allclose(smoothed_log_map(np.array([[1.0, 100.0]]), 0.0), [[0.0, 2.0]])
 
 
-def test_regime_map_draws_single_row_and_column_grids(tmp_path):
-    """A 1 x 2 or 2 x 1 grid has no contour to draw, but its figure must still be made."""
+def regime_dataset(shape, problem="convection"):
     import xarray as xr
 
+    beta, n_f = np.arange(1.0, shape[0] + 1), np.arange(1.0, shape[1] + 1) * 100
+    loss = np.geomspace(1e-5, 1e-1, shape[0] * shape[1]).reshape(shape)
+    return xr.Dataset(
+        {"train_loss_mean": (("beta", "n_f"), loss), "test_error_mean": (("beta", "n_f"), loss * 10),
+         "regime": (("beta", "n_f"), label(loss, loss * 10, 4e-3, 0.23)),
+         "n_seeds": (("beta", "n_f"), np.full(shape, 2)), "n_seeds_ok": (("beta", "n_f"), np.full(shape, 1))},
+        coords={"beta": beta, "n_f": n_f},
+        attrs={"axes": "beta n_f", "smoothing_sigma": 0.7, "threshold_train_loss": 4e-3,
+               "threshold_test_error": 0.23, "model": "pinn", "problem": problem, "strategy": "lbfgs"},
+    )
+
+
+def test_regimes_across_problems_figure(tmp_path):
+    from sciml.figures.regime_map import regime_panels
+
+    datasets = [regime_dataset((3, 4), name) for name in ("convection", "reaction", "wave")]
+    paths = regime_panels(datasets, {}, tmp_path / "across")
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_regime_map_draws_single_row_and_column_grids(tmp_path):
+    """A 1 x 2 or 2 x 1 grid has no contour to draw, but its figure must still be made."""
     from sciml.figures.regime_map import regime_map
 
     for shape in ((1, 2), (2, 1)):
-        beta, n_f = np.arange(1.0, shape[0] + 1), np.arange(1.0, shape[1] + 1) * 100
-        loss = np.array([1e-5, 1e-1])[: shape[0] * shape[1]].reshape(shape)
-        ds = xr.Dataset(
-            {"train_loss_mean": (("beta", "n_f"), loss), "test_error_mean": (("beta", "n_f"), loss * 10),
-             "regime": (("beta", "n_f"), label(loss, loss * 10, 4e-3, 0.23)),
-             "n_seeds": (("beta", "n_f"), np.full(shape, 2)), "n_seeds_ok": (("beta", "n_f"), np.full(shape, 1))},
-            coords={"beta": beta, "n_f": n_f},
-            attrs={"axes": "beta n_f", "smoothing_sigma": 0.7, "threshold_train_loss": 4e-3,
-                   "threshold_test_error": 0.23, "model": "pinn", "problem": "convection", "strategy": "lbfgs"},
-        )
+        ds = regime_dataset(shape)
         paths = regime_map([ds], {}, tmp_path / f"map{shape[0]}x{shape[1]}")
         assert all(path.stat().st_size > 1000 for path in paths)

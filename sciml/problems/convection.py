@@ -18,7 +18,8 @@ class Convection(PINNProblem):
     x_range = (0.0, 2.0 * math.pi)
     boundary = "periodic"
 
-    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float) -> torch.Tensor:
+    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float,
+                     settings: Mapping[str, Any] | None = None) -> torch.Tensor:
         return derivative(u, t) + coefficient * derivative(u, x)
 
     def initial_condition(self, x: np.ndarray) -> np.ndarray:

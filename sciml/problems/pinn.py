@@ -46,8 +46,13 @@ class PINNProblem(Problem):
     x_range: tuple[float, float]
 
     @abstractmethod
-    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float) -> torch.Tensor:
-        """Residual of the PDE, with u computed from (x, t) leaves that require grad."""
+    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float,
+                     settings: Mapping[str, Any] | None = None) -> torch.Tensor:
+        """Residual of the PDE, with u computed from (x, t) leaves that require grad.
+
+        ``settings`` carries the problem's further physical parameters (e.g. a diffusion coefficient);
+        None means the defaults.
+        """
 
     @abstractmethod
     def initial_condition(self, x: np.ndarray) -> np.ndarray:
@@ -174,7 +179,7 @@ class PINNObjective(Objective):
         if self._offsets is not None:
             x, t = x + self._offsets[:, 0], t + self._offsets[:, 1]
         x, t = (a.detach().requires_grad_(True) for a in (x, t))
-        terms = {"pde": problem.pde_residual(self.predict(x, t), x, t, self.coefficient)}
+        terms = {"pde": problem.pde_residual(self.predict(x, t), x, t, self.coefficient, self.settings)}
 
         x0, t0, u0 = self.initial
         t0 = t0.detach().requires_grad_(problem.initial_velocity_zero)
