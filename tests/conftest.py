@@ -67,6 +67,17 @@ class Workflow:
         return {str(p.relative_to(self.workdir)): p.stat().st_mtime_ns for p in self.workdir.glob(pattern)}
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny operators: a second intra-op thread only fights over the cores (the workflow's jobs use one)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def workflow(tmp_path) -> Workflow:
     return Workflow(tmp_path)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from sciml.models import build_model
 from sciml.monitor import Diverged, Monitor
 from sciml.objective import Objective, Unsupported, relative_l2
 from sciml.params import flatten
@@ -22,31 +21,22 @@ from sciml.strategies.curriculum import stage_coefficients
 from sciml.strategies.ropinn import TrustRegion, calibrate, perturbation, region
 from sciml.train import train_seed
 
+from support import convection_data, convection_objective
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = {"architecture": "mlp", "hidden": [8, 8], "activation": "tanh"}
 BETA, N_F = 5.0, 64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def pinn_data():
-    problem = get_problem("convection")
-    settings = problem.settings()
-    return {"reference": problem.generate("reference", settings, BETA),
-            "collocation": problem.generate("collocation", settings, N_F)}
+    return convection_data(BETA, N_F)[1]
 
 
 def pinn(data, seed=0):
-    problem = get_problem("convection")
-    torch.manual_seed(seed)
-    model = build_model(TINY, problem.input_dim, problem.output_dim)
-    return problem.objective(problem.settings(), {"beta": BETA, "n_f": N_F}, data, model, torch.device("cpu"))
+    return convection_objective(data=data, beta=BETA, n_f=N_F, hidden=TINY["hidden"], seed=seed)
 
 
 def stream_points(stream, n=N_F):

@@ -38,34 +38,14 @@ from sciml.models import build_model
 from sciml.objective import Objective
 from sciml.problems import get_problem
 
+from support import Quadratic, convection_data, convection_objective
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TOL = 1e-3  # the paper's relative tolerance, the routines' default
 
 
 # -- oracles ----------------------------------------------------------------------------------------------
-
-class Quadratic(Objective):
-    """½ θᵀAθ − bᵀθ in float64, θ split over two parameters of different shapes to exercise flattening."""
-
-    def __init__(self, matrix: np.ndarray, seed: int = 0):
-        n = matrix.shape[0]
-        rng = np.random.default_rng(seed)
-        model = nn.Module()
-        model.weight = nn.Parameter(torch.as_tensor(rng.standard_normal((4, 5))))
-        model.bias = nn.Parameter(torch.as_tensor(rng.standard_normal(n - 20)))
-        super().__init__(model)
-        self.matrix = torch.as_tensor(matrix)
-        self.linear = torch.as_tensor(rng.standard_normal(n))
-
-    def residuals(self):
-        raise NotImplementedError("an indefinite quadratic is not a sum of squares")
-
-    def test_error(self) -> float:
-        return float("nan")
-
-    def loss(self):
-        theta = torch.cat([p.reshape(-1) for p in self.parameters()])
-        return 0.5 * theta @ self.matrix @ theta - self.linear @ theta, {}
-
 
 def matrix_with_spectrum(eigenvalues: np.ndarray, seed: int = 0) -> np.ndarray:
     q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((len(eigenvalues),) * 2))
@@ -117,15 +97,6 @@ def power_tolerance(eigenvalues: np.ndarray, tol: float) -> float:
     return 2 * tol * magnitudes[0] / (1 - rho**2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These operators are tiny: a second intra-op thread only fights over the shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def quadratic() -> Quadratic:
     return Quadratic(matrix_with_spectrum(SPECTRUM))
@@ -134,7 +105,7 @@ def quadratic() -> Quadratic:
 # -- quadratic objectives ---------------------------------------------------------------------------------
 
 def test_hvp_routes_and_exact_hessian_on_a_quadratic(quadratic):
-    a = quadratic.matrix.numpy()
+    a = quadratic.matrix
     before = bits(quadratic)
     v = torch.as_tensor(np.random.default_rng(2).standard_normal(200))
     expected = a @ v.numpy()
@@ -170,7 +141,7 @@ def test_algebraic_max_and_largest_magnitude_are_told_apart(quadratic):
     assert abs(top.largest_magnitude + 12.0) <= power_tolerance(SPECTRUM, TOL)
     # the Ritz vector for λ_max is an eigenvector: A y ≈ 5 y
     y = top.lanczos.vector_max
-    assert np.linalg.norm(quadratic.matrix.numpy() @ y - top.lambda_max * y) <= top.lanczos.residual_max * (1 + 1e-6)
+    assert np.linalg.norm(quadratic.matrix @ y - top.lambda_max * y) <= top.lanczos.residual_max * (1 + 1e-6)
     # tight tolerances converge to the exact values
     tight = power_iteration(quadratic, max_iter=500, tol=1e-12)
     assert abs(tight.eigenvalue + 12.0) <= 1e-9 * 12.0
@@ -189,7 +160,7 @@ def test_estimates_are_reproducible_from_the_seed(quadratic):
 
 
 def test_trace_estimates_on_a_quadratic(quadratic):
-    a = quadratic.matrix.numpy()
+    a = quadratic.matrix
     exact, sigma = float(np.trace(a)), hutchinson_sigma(a)
     before = bits(quadratic)
     full = hutchinson_trace(quadratic, max_samples=100, tol=0.0)
@@ -208,7 +179,7 @@ def test_trace_estimates_on_a_quadratic(quadratic):
 
 
 def test_slq_moments_on_a_quadratic(quadratic):
-    a = quadratic.matrix.numpy()
+    a = quadratic.matrix
     before = bits(quadratic)
     spectrum = stochastic_lanczos_quadrature(quadratic)  # 100 steps x 10 runs
     assert spectrum.nodes.shape == (10, 100) and (spectrum.steps == 100).all()
@@ -225,7 +196,7 @@ def test_slq_moments_on_a_quadratic(quadratic):
 
 def test_one_slq_run_is_a_gauss_quadrature(quadratic):
     """m steps integrate vᵀA^k v/‖v‖² exactly for k ≤ 2m − 1 (v: the run's Rademacher start)."""
-    a = quadratic.matrix.numpy()
+    a = quadratic.matrix
     v = rademacher((200,), make_generator(3), torch.device("cpu")).numpy()
     spectrum = stochastic_lanczos_quadrature(quadratic, steps=8, runs=1, seed=3)
     for k in range(16):
@@ -242,7 +213,7 @@ def test_lanczos_stops_at_an_invariant_krylov_space():
     spectrum = stochastic_lanczos_quadrature(objective, steps=20, runs=3)
     assert (spectrum.steps == 5).all() and np.isnan(spectrum.nodes[:, 5:]).all()
     np.testing.assert_allclose(spectrum.nodes[:, :5], np.tile(distinct, (3, 1)), atol=1e-10)
-    assert abs(spectrum.moment(1) - distinct.mean()) <= moment_tolerance(objective.matrix.numpy(), 1, runs=3)
+    assert abs(spectrum.moment(1) - distinct.mean()) <= moment_tolerance(objective.matrix, 1, runs=3)
     extremes = lanczos_extreme_eigenvalues(objective, tol=1e-12)
     assert extremes.converged and extremes.steps == 5
     assert abs(extremes.lambda_max - 4.0) < 1e-10 and abs(extremes.lambda_min + 3.0) < 1e-10
@@ -269,12 +240,9 @@ BETA, N_F = 5.0, 64
 
 
 def pinn_objective(model: nn.Module):
-    problem = get_problem("convection")
-    settings = problem.settings(PINN_SETTINGS)
-    data = {"reference": problem.generate("reference", settings, BETA),
-            "collocation": problem.generate("collocation", settings, N_F)}
-    objective = problem.objective(settings, {"beta": BETA, "n_f": N_F}, data, model, torch.device("cpu"))
-    return objective, problem, settings, data
+    settings, data = convection_data(BETA, N_F, **PINN_SETTINGS)
+    objective = convection_objective(model, data=data, beta=BETA, n_f=N_F, settings=settings)
+    return objective, get_problem("convection"), settings, data
 
 
 @pytest.fixture(scope="module")

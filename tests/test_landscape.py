@@ -34,16 +34,11 @@ from sciml.diagnostics import (
 from sciml.models import build_model
 from sciml.objective import Objective
 from sciml.params import assign, flatten
-from sciml.problems import get_problem
 
+from support import Quadratic, convection_objective
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: a second intra-op thread only fights over the shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 
 def bits(objective: Objective) -> list[torch.Tensor]:
@@ -61,33 +56,6 @@ def current_loss(objective: Objective) -> float:
 
 
 # -- objectives with closed forms -------------------------------------------------------------------------
-
-class Quadratic(Objective):
-    """½θᵀAθ − cᵀθ in float64 with θ = [weight (4, 5) row-major; bias (n − 20)]: one filtered parameter."""
-
-    def __init__(self, matrix: np.ndarray, seed: int = 0):
-        n = matrix.shape[0]
-        rng = np.random.default_rng(seed)
-        model = nn.Module()
-        model.weight = nn.Parameter(torch.as_tensor(rng.standard_normal((4, 5))))
-        model.bias = nn.Parameter(torch.as_tensor(rng.standard_normal(n - 20)))
-        super().__init__(model)
-        self.matrix = matrix
-        self.linear = rng.standard_normal(n)
-
-    def residuals(self):
-        raise NotImplementedError("an indefinite quadratic is not a sum of squares")
-
-    def test_error(self) -> float:
-        return float(flatten(self.parameters()).norm())
-
-    def loss(self):
-        theta = torch.cat([p.reshape(-1) for p in self.parameters()])
-        return 0.5 * theta @ torch.as_tensor(self.matrix) @ theta - torch.as_tensor(self.linear) @ theta, {}
-
-    def closed_form(self, theta: np.ndarray) -> float:
-        return float(0.5 * theta @ self.matrix @ theta - self.linear @ theta)
-
 
 class Circle(Objective):
     """(‖θ‖² − 1)² for θ ∈ R²: every point of the unit circle is a global minimum (a curved valley)."""
@@ -124,11 +92,7 @@ BETA, N_F = 5.0, 64
 def pinn_objective(seed: int) -> Objective:
     torch.manual_seed(seed)
     model = build_model({"architecture": "mlp", "hidden": [8, 8], "activation": "tanh"}, 2, 1).double()
-    problem = get_problem("convection")
-    settings = problem.settings(PINN_SETTINGS)
-    data = {"reference": problem.generate("reference", settings, BETA),
-            "collocation": problem.generate("collocation", settings, N_F)}
-    return problem.objective(settings, {"beta": BETA, "n_f": N_F}, data, model, torch.device("cpu"))
+    return convection_objective(model, beta=BETA, n_f=N_F, settings=PINN_SETTINGS)
 
 
 @pytest.fixture(scope="module")

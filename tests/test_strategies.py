@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from sciml.models import build_model
 from sciml.monitor import Monitor
 from sciml.objective import Objective, relative_l2
 from sciml.params import flatten
-from sciml.problems import get_problem
 from sciml.strategies import METHODS, build_strategy
 from sciml.strategies.nncg import nystrom_preconditioner, pcg
 from sciml.train import train_seed
+
+from support import convection_data, convection_objective
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 F64 = torch.float64
 
@@ -106,15 +108,6 @@ def run(objective: Objective, settings: dict, monitor_class=Monitor):
     return strategy, monitor
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Training jobs run on one thread (config ``threads: 1``); on these tiny tensors a second thread only
-    adds synchronisation, which costs most when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 # -- tiny PINN ----------------------------------------------------------------------------------------------
 
@@ -124,17 +117,11 @@ BETA, N_F = 5.0, 64
 
 @pytest.fixture(scope="module")
 def pinn_data():
-    problem = get_problem("convection")
-    settings = problem.settings()
-    return {"reference": problem.generate("reference", settings, BETA),
-            "collocation": problem.generate("collocation", settings, N_F)}
+    return convection_data(BETA, N_F)[1]
 
 
 def pinn(data, seed=0):
-    problem = get_problem("convection")
-    torch.manual_seed(seed)
-    model = build_model(TINY, problem.input_dim, problem.output_dim)
-    return problem.objective(problem.settings(), {"beta": BETA, "n_f": N_F}, data, model, torch.device("cpu"))
+    return convection_objective(data=data, beta=BETA, n_f=N_F, hidden=TINY["hidden"], seed=seed)
 
 
 # -- Nyström preconditioner and PCG on explicit matrices ----------------------------------------------------
