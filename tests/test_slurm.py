@@ -1,16 +1,19 @@
 """The SLURM path for real: the smoke study through sbatch on a single-node SLURM started on this machine.
 
 tests/slurm/start_slurm.sh installs (Debian: apt-get) and starts munged + slurmctld + slurmd with two fake
-GPUs; the test runs `snakemake --profile profiles/slurm` on config/smoke.yaml and checks, from SLURM's own
-records, that every job went through sbatch, that training cells got a GPU and the other jobs none.
+GPUs; the tests run `snakemake --profile profiles/slurm` on config/smoke.yaml and check, from SLURM's own
+records, that every job went through sbatch, that training cells got a GPU and the other jobs none, and
+that a failed job is resubmitted with more memory and time.
 
 Needs root. Never skipped: when SLURM cannot be started the test fails with the script's output.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -25,13 +28,15 @@ pytestmark = pytest.mark.slurm
 
 SCRIPTS = REPO / "tests" / "slurm"
 STATE = Path(os.environ.get("SCIML_SLURM_DIR", "/tmp/sciml-slurm"))
-# the whole SLURM smoke run (≈2-3 min on 2 idle cores); snakemake ignores SIGTERM with this executor,
-# hence `timeout -k`
+# bound of one SLURM snakemake run; snakemake ignores SIGTERM with this executor, hence `timeout -k`
 RUN_LIMIT = int(os.environ.get("SCIML_SLURM_RUN_LIMIT", "900"))
-# Strategies of the smoke study run through SLURM (its baseline first): every SLURM job pays two snakemake
-# start-ups (its own and its `srun` step's), so the whole smoke study would not fit the time budget on two
-# cores. 0 runs all of them.
-STRATEGIES = int(os.environ.get("SCIML_SLURM_SMOKE_STRATEGIES", "2"))
+LOCK_WAIT = int(os.environ.get("SCIML_SLURM_LOCK_WAIT", "600"))
+# Every SLURM job pays two snakemake start-ups (its own and its `srun` step's, ~5-8 s each here, parsing a
+# Snakefile that imports torch), and the node has two CPUs: the whole smoke study (40+ jobs when this was
+# written) takes over 10 min through SLURM. By default the test runs its baseline and one more strategy on the smoke
+# grid cut to the first value of every axis but the first (13 jobs, every rule, ~3-4 min);
+# SCIML_SLURM_SMOKE=full runs the whole smoke study.
+FULL_SMOKE = os.environ.get("SCIML_SLURM_SMOKE", "reduced") == "full"
 SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.?$", re.M)
 TASK_LINE = re.compile(r"^\[slurm-task\] job=(\d+) step=(\S+) CUDA_VISIBLE_DEVICES=(\S*)$", re.M)
 
@@ -66,17 +71,34 @@ def _cluster_diagnostics() -> str:
 
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    """A running single-node SLURM; stopped afterwards if this fixture started it."""
+    """A running single-node SLURM; stopped afterwards if this fixture started it.
+
+    One test session at a time uses the cluster (a lock file beside its state directory): a concurrent
+    session would share its two CPUs and could stop the cluster under the other's jobs.
+    """
     env = {**os.environ, "SCIML_SLURM_DIR": str(STATE)}
-    start = _run(["bash", str(SCRIPTS / "start_slurm.sh")], timeout=900, env=env)
-    output = start.stdout + start.stderr
-    if start.returncode != 0:
-        pytest.fail(f"SLURM could not be started (start_slurm.sh exit {start.returncode}):\n{output}",
-                    pytrace=False)
-    started_here = "already running" not in output
-    yield STATE
-    if started_here:
-        _run(["bash", str(SCRIPTS / "stop_slurm.sh")], timeout=120, env=env)
+    STATE.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{STATE}.lock", "w") as lock:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another test session held {STATE}.lock for {LOCK_WAIT} s", pytrace=False)
+                time.sleep(2)
+        start = _run(["bash", str(SCRIPTS / "start_slurm.sh")], timeout=900, env=env)
+        output = start.stdout + start.stderr
+        if start.returncode != 0:
+            pytest.fail(f"SLURM could not be started (start_slurm.sh exit {start.returncode}):\n{output}",
+                        pytrace=False)
+        started_here = "already running" not in output
+        try:
+            yield STATE
+        finally:
+            if started_here:
+                _run(["bash", str(SCRIPTS / "stop_slurm.sh")], timeout=120, env=env)
 
 
 def _scontrol_job(jobid: str) -> dict[str, str]:
@@ -85,37 +107,86 @@ def _scontrol_job(jobid: str) -> dict[str, str]:
     return dict(re.findall(r"(\S+?)=(\S*)", result.stdout))
 
 
-def _smoke_overlay(path: Path) -> list[str]:
-    """A --configfile overlay limiting each smoke study to STRATEGIES strategies; returns their names."""
+def _smoke_overlay(path: Path) -> tuple[list[tuple[str, str, str]], int]:
+    """A --configfile overlay reducing the smoke study (unless FULL_SMOKE).
+
+    Returns the (model, problem, strategy) triples studied and the number of grid cells per strategy.
+    """
     smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
-    strategies = []
+    studied, cells = [], set()
     for study in smoke["studies"]:
-        if STRATEGIES:
+        if not FULL_SMOKE:
             names = list(study["strategies"])
             baseline = study.get("baseline")
-            if baseline in names:
+            if baseline in names:  # keep the baseline, so comparisons run too
                 names.remove(baseline)
                 names.insert(0, baseline)
-            study["strategies"] = names[:STRATEGIES]
-        strategies += [(study["model"], study["problem"], name) for name in study["strategies"]]
+            study["strategies"] = names[:2]
+            axes = study["axes"]
+            study["axes"] = {name: values if i == 0 else values[:1] for i, (name, values) in enumerate(axes.items())}
+        size = 1
+        for values in study["axes"].values():
+            size *= len(values)
+        cells.add(size)
+        studied += [(study["model"], study["problem"], name) for name in study["strategies"]]
+    assert len(cells) == 1, "studies with different grid sizes"
     # the `studies` list of a later --configfile replaces the earlier one; everything else stays smoke.yaml's
     path.write_text(yaml.safe_dump({"studies": smoke["studies"]}, sort_keys=False))
-    return strategies
+    return studied, cells.pop()
 
 
-def test_smoke_study_through_slurm(slurm_cluster, tmp_path):
+def _snakemake_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # jobs run `python -m sciml` / `python -m snakemake` with the submitting environment (sbatch --export=ALL)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env
+
+
+RETRY_SNAKEFILE = """
+rule all:
+    input: "cell.txt"
+
+# named like the workflow's training rule, so it gets the profile's train resources (2000 MB * attempt)
+rule train:
+    output: "cell.txt"
+    shell: "echo attempt {resources.mem_mb} MB {resources.runtime} min; test {resources.mem_mb} -ge 4000 && touch {output}"
+"""
+
+
+@pytest.fixture(scope="session")
+def retry_run(slurm_cluster, tmp_path_factory):
+    """A toy workflow whose `train` job fails unless it has 4000 MB, started in the background at once.
+
+    It needs two SLURM jobs of a few seconds; run beside the smoke study it costs the session little.
+    """
+    workdir = tmp_path_factory.mktemp("retry")
+    (workdir / "Snakefile").write_text(RETRY_SNAKEFILE)
+    command = ["timeout", "-k", "10", str(RUN_LIMIT), sys.executable, "-m", "snakemake",
+               "--profile", str(REPO / "profiles" / "slurm"), "--slurm-init-seconds-before-status-checks", "2"]
+    log = open(workdir / "snakemake.log", "w+")
+    process = subprocess.Popen(command, cwd=workdir, env=_snakemake_env(), stdout=log, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    yield process, workdir, log
+    if process.poll() is None:  # its own process group: `timeout` and the snakemake under it
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    log.close()
+
+
+def test_smoke_study_through_slurm(slurm_cluster, retry_run, tmp_path):
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     assert profile["executor"] == "slurm" and profile["slurm-status-command"] == "squeue"
     workdir = tmp_path / "work"
     workdir.mkdir()
     overlay = tmp_path / "slurm_smoke.yaml"
-    studied = _smoke_overlay(overlay)
-    env = dict(os.environ)
-    # jobs run `python -m sciml` / `python -m snakemake` with the submitting environment (sbatch --export=ALL)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    studied, cells_per_strategy = _smoke_overlay(overlay)
+    env = _snakemake_env()
     command = ["timeout", "-k", "10", str(RUN_LIMIT), sys.executable, "-m", "snakemake",
                "-s", str(REPO / "Snakefile"), "--configfile", str(REPO / "config" / "smoke.yaml"), str(overlay),
-               "--profile", str(REPO / "profiles" / "slurm")]
+               "--profile", str(REPO / "profiles" / "slurm"),
+               # status checks from 2 s on instead of the profile's site-friendly 10 s (the test cluster's
+               # MinJobAge 600 >= 3 x 2): finished jobs are noticed sooner
+               "--slurm-init-seconds-before-status-checks", "2"]
     began = time.monotonic()
     run = _run(command, timeout=RUN_LIMIT + 30, cwd=workdir, env=env)
     elapsed = time.monotonic() - began
@@ -137,7 +208,7 @@ def test_smoke_study_through_slurm(slurm_cluster, tmp_path):
     # ---- every output of the study is there ------------------------------------------------------------
     results = workdir / "results"
     cells = sorted(results.glob("cells/**/*.nc"))
-    assert len(cells) == 4 * len(studied), cells  # 2 x 2 grid per strategy
+    assert len(cells) == cells_per_strategy * len(studied), cells
     for model, problem, strategy in studied:
         assert (results / "regimes" / model / problem / f"{strategy}.nc").stat().st_size > 0
         for suffix in ("png", "pdf"):
@@ -193,3 +264,23 @@ def test_smoke_study_through_slurm(slurm_cluster, tmp_path):
         else:
             assert "gpu" not in info.get("TresPerJob", "") + info.get("TresPerNode", ""), info
             assert gpus == {"unset"}, gpus
+
+
+def test_failed_job_is_resubmitted_with_more_memory_and_time(retry_run):
+    process, workdir, log = retry_run
+    try:
+        process.wait(timeout=RUN_LIMIT + 30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the retry workflow did not finish", pytrace=False)
+    log.seek(0)
+    text = log.read()
+    assert process.returncode == 0, f"exit {process.returncode}:\n{_tail(text)}\n{_cluster_diagnostics()}"
+    assert (workdir / "cell.txt").exists()
+    jobids = [jobid for _, jobid, _ in SUBMITTED.findall(text)]
+    assert len(jobids) == 2, text  # attempt 1 failed, attempt 2 (retries: 2) succeeded
+    first, second = (_scontrol_job(jobid) for jobid in jobids)
+    assert first["JobState"] == "FAILED" and second["JobState"] == "COMPLETED", (first, second)
+    # the profile's `2000 * attempt` MB and `120 * attempt` min reached sbatch
+    assert (first["MinMemoryNode"], first["TimeLimit"]) == ("2000M", "02:00:00"), first
+    assert (second["MinMemoryNode"], second["TimeLimit"]) == ("4000M", "04:00:00"), second
+    assert "gpu:1" in second.get("TresPerJob", ""), second

@@ -62,7 +62,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
     log "installing slurm-wlm and munge (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
     timeout 300 apt-get update -q || die "apt-get update failed"
-    timeout 600 apt-get install -y -q --no-install-recommends slurm-wlm munge || die "apt-get install failed"
+    timeout 600 apt-get install -y -q slurm-wlm munge || die "apt-get install failed"
 fi
 command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null \
     || die "slurmctld/slurmd/munged still missing after installation"

@@ -30,6 +30,13 @@ if [[ -s $STATE/run/slurmctld.pid ]] && kill -0 "$(cat "$STATE/run/slurmctld.pid
 fi
 stop_pid slurmd "$STATE/run/slurmd.pid"
 stop_pid slurmctld "$STATE/run/slurmctld.pid"
+# slurmd links its config cache at /run/slurm/conf for client commands; left behind, it sends every
+# scontrol/sinfo to the stopped controller, and each call hangs ~9 s (so does every `snakemake` start:
+# the SLURM executor plugin runs `scontrol show config` when it is imported)
+if [[ -L /run/slurm/conf && $(readlink /run/slurm/conf) == "$STATE"/* ]]; then
+    rm -f /run/slurm/conf
+    rmdir /run/slurm 2>/dev/null || true
+fi
 
 if [[ ${SCIML_SLURM_KEEP_MUNGE:-0} != 1 && -f $STATE/munged.ours ]]; then
     stop_pid munged /run/munge/munged.pid
