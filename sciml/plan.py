@@ -19,7 +19,6 @@ from sciml.problems import get_problem
 from sciml.provenance import TRAINING_CORE, canonical_json, code_hash
 from sciml.strategies import METHODS
 
-
 AGGREGATION_CODE = ("regimes.py", "store.py")
 COMPARISON_CODE = ("compare.py", "store.py")
 FIGURE_CODE = ("regimes.py", "figures/common.py", "figures/regime_map.py", "figures/comparison.py")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,8 @@ class SeedResult:
     #: last step taken (early stop or divergence included)
     stop_step: int
     wall_time: float
+    #: the strategy's own per-seed numbers (:meth:`sciml.strategies.base.Strategy.statistics`)
+    statistics: dict[str, float] = field(default_factory=dict)
 
 
 def cell_dataset(axes: Mapping[str, float], results: Sequence[SeedResult], attrs: Mapping[str, str]) -> xr.Dataset:
@@ -53,6 +55,8 @@ def cell_dataset(axes: Mapping[str, float], results: Sequence[SeedResult], attrs
         "params": (("seed", "param"), np.stack([r.final_params for r in results]).astype(np.float32)),
         "snapshot_params": (("seed", "snapshot", "param"), np.stack([r.history.snapshots for r in results])),
     }
+    for name in results[0].statistics:
+        data[f"strategy_{name}"] = ("seed", [r.statistics[name] for r in results], {"long_name": f"strategy's {name}"})
     for name in first.components:
         data[f"loss_{name}"] = ("seed", [r.components[name] for r in results], {"long_name": f"final {name} term"})
         data[f"history_loss_{name}"] = (seed_step, np.stack([r.history.terms[name] for r in results]))

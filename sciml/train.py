@@ -62,6 +62,7 @@ def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: in
         status=status,
         stop_step=stop_step,
         wall_time=wall_time,
+        statistics=strategy.statistics(),
     )
 
 

@@ -103,7 +103,8 @@ def test_pinn_loss_is_the_pde(name):
     problem = get_problem(name)
     settings = problem.settings()
     c = CLOSED_FORM[name]
-    data = {"reference": problem.generate("reference", settings, c), "collocation": problem.generate("collocation", settings, 500)}
+    data = {"reference": problem.generate("reference", settings, c),
+            "collocation": problem.generate("collocation", settings, 500)}
     objective = problem.objective(settings, {problem.difficulty_axis: c, "n_f": 500}, data,
                                   ExactSolution(name, c), torch.device("cpu"))
     terms = objective.residuals()
@@ -121,7 +122,10 @@ def rd_method_of_lines(n: int, rho: float, nu: float = 2.0) -> np.ndarray:
     """Independent reference: spectral semi-discretisation integrated by DOP853 at tight tolerances."""
     x = np.linspace(0, 2 * np.pi, n, endpoint=False)
     k = np.fft.fftfreq(n, d=1.0 / n)
-    rhs = lambda t, u: np.fft.ifft(-nu * k**2 * np.fft.fft(u)).real + rho * u * (1 - u)
+
+    def rhs(t, u):
+        return np.fft.ifft(-nu * k**2 * np.fft.fft(u)).real + rho * u * (1 - u)
+
     u0 = get_problem("reaction_diffusion").initial_condition(x)
     return solve_ivp(rhs, (0.0, 1.0), u0, method="DOP853", rtol=1e-11, atol=1e-12).y[:, -1]
 
@@ -175,7 +179,10 @@ def test_reaction_diffusion_residual_shrinks_with_dt():
 
 def test_fourier_interpolation_is_exact_for_trigonometric_polynomials():
     grid = np.linspace(0, 2 * np.pi, 16, endpoint=False)
-    f = lambda x: 1 + np.sin(3 * x) - 0.5 * np.cos(5 * x) + 0.25 * np.cos(8 * x)  # 8 = Nyquist
+
+    def f(x):
+        return 1 + np.sin(3 * x) - 0.5 * np.cos(5 * x) + 0.25 * np.cos(8 * x)  # 8 = Nyquist
+
     x = np.linspace(0, 2 * np.pi, 16 * 2 + 1)[::2]  # on the grid, plus the endpoint
     np.testing.assert_allclose(fourier_interpolate(f(grid), x), f(x), atol=1e-12)
     off = np.array([0.1, 1.3, 4.0])

@@ -212,6 +212,13 @@ def test_nncg_raises_mu_on_an_indefinite_hessian_and_still_converges():
                                         "cg_tol": 1e-10, "precond_refresh": 10})
     newton = strategy.newton_cg
     assert newton.mu_raises[0] == (1, pytest.approx(1.0)) and newton.mu == pytest.approx(1.0)
+    statistics = strategy.statistics()  # what the cell file keeps of this record
+    assert statistics["mu_final"] == pytest.approx(1.0) and statistics["first_mu_raise_step"] == 1
+    assert statistics["mu_raises"] == len(newton.mu_raises) >= 1
+    assert statistics["nncg_steps_taken"] == newton.steps_taken == monitor.steps_run
+    assert statistics["cg_iterations_total"] == sum(newton.cg_iterations) > 0
+    assert statistics["cg_not_converged"] == newton.cg_converged.count(False)
+    assert statistics["armijo_failures"] == newton.step_lengths.count(0.0)
     assert all(length > 0 for length in newton.step_lengths[:5])
     assert objective.test_error() < 1e-8  # every |θ_i| -> 1
     assert np.all(np.diff(monitor.history.train_loss[np.isfinite(monitor.history.train_loss)]) <= 0)

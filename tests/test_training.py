@@ -126,3 +126,20 @@ def test_nan_in_one_seed_is_a_result(monkeypatch):
 def test_unknown_problem_is_named():
     with pytest.raises(KeyError, match="unknown problem 'heat'"):
         get_problem("heat")
+
+
+def test_strategy_statistics_land_in_the_cell_file(tmp_path):
+    """NNCG's μ and CG record per seed survive the round trip through NetCDF; other strategies add nothing."""
+    from sciml.store import read_netcdf, write_netcdf
+
+    nncg = {"method": "nncg", "adam_steps": 2, "lbfgs_steps": 1, "nncg_steps": 2, "max_iter": 5, "rank": 5,
+            "cg_max_iter": 20}
+    data = cell_data(5, 100)
+    ds = train_cell(cell_spec(5, 100, nncg, seeds=(0, 1)), data, torch.device("cpu"))
+    write_netcdf(ds, tmp_path / "cell.nc")
+    stored = read_netcdf(tmp_path / "cell.nc")
+    assert stored["strategy_nncg_steps_taken"].squeeze().values.tolist() == [2, 2]
+    assert (stored["strategy_cg_iterations_total"].values > 0).all()
+    assert (stored["strategy_mu_final"].values >= 1e-2).all()
+    plain = train_cell(cell_spec(5, 100, {"method": "adam", "steps": 2}), data, torch.device("cpu"))
+    assert not [name for name in plain.data_vars if name.startswith("strategy_")]

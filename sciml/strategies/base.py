@@ -40,6 +40,13 @@ class Strategy(ABC):
     def run(self, objective: Objective, monitor: Monitor) -> None:
         """Train ``objective`` in place, calling ``monitor.after_step`` after every step."""
 
+    def statistics(self) -> dict[str, float]:
+        """Per-seed numbers about the latest run that a strategy wants kept (e.g. NNCG's μ and CG work).
+
+        Stored in the cell file as ``strategy_<name>`` per seed; every run of a strategy reports the same names.
+        """
+        return {}
+
 
 def closure_for(objective: Objective, optimizer):
     """The loss-and-gradient closure torch optimizers expect."""

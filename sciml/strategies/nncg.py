@@ -271,3 +271,19 @@ class NNCG(AdamLBFGS):
             raise ValueError(f"strategy method 'nncg': rank {self.settings['rank']} exceeds the {dimension} parameters")
         self.newton_cg = NewtonCG(objective, self.settings)
         return [*super().phases(objective), self.newton_cg]
+
+    def statistics(self) -> dict[str, float]:
+        """The Newton-CG phase's record: whether μ had to grow, and how hard CG and the line search worked."""
+        newton = self.newton_cg
+        if newton is None:
+            raise RuntimeError("NNCG.statistics() before run()")
+        steps = newton.steps_taken
+        return {
+            "nncg_steps_taken": steps,
+            "mu_final": newton.mu,
+            "mu_raises": len(newton.mu_raises),
+            "first_mu_raise_step": newton.mu_raises[0][0] if newton.mu_raises else math.nan,
+            "cg_iterations_total": sum(newton.cg_iterations),
+            "cg_not_converged": steps - sum(newton.cg_converged),
+            "armijo_failures": sum(length == 0 for length in newton.step_lengths),
+        }
