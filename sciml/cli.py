@@ -144,7 +144,7 @@ def cmd_check(args) -> None:
         merge_configs(config, load_config_file(path))
     plan = build_plan(validate(config, source=", ".join(args.configfiles)))
     print(f"{len(plan.data)} data jobs, {len(plan.cells)} training cells, {len(plan.regimes)} regime datasets, "
-          f"{len(plan.comparisons)} comparisons, {len(plan.figures)} figures")
+          f"{len(plan.comparisons)} comparisons, {len(plan.analyses)} analyses, {len(plan.figures)} figures")
 
 
 def cmd_show(args) -> None:

@@ -133,3 +133,26 @@ def test_analysis_figures(tmp_path):
     paths = FIGURES["guidance"]([to_dataset(table, {"significance": SIGNIFICANCE})], {}, tmp_path / "guidance")
     paths += FIGURES["robustness"]([robustness(bootstrap_study(), ROBUSTNESS_SPEC)], {}, tmp_path / "robustness")
     assert [p.suffix for p in paths] == [".png", ".pdf"] * 2 and all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_plan_has_an_analysis_per_regime_dataset_and_a_caption_per_figure():
+    import yaml
+
+    from sciml.config import validate
+    from sciml.figures import FIGURES
+    from sciml.figures.captions import analysis_caption, caption
+    from sciml.plan import build_plan
+
+    from conftest import REPO
+
+    config = validate(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    plan = build_plan(config)
+    robustness_jobs = [job for job in plan.analyses.values() if job.spec["analysis"] == "robustness"]
+    assert sorted(job.inputs[0] for job in robustness_jobs) == sorted(plan.regimes)
+    assert robustness_jobs[0].spec["bootstrap_replicates"] == config["analysis"]["bootstrap_replicates"]
+    (guidance_job,) = [job for job in plan.analyses.values() if job.spec["analysis"] == "guidance"]
+    assert set(plan.comparisons) <= set(guidance_job.inputs)
+    assert {job.spec["kind"] for job in plan.figures.values()} == set(FIGURES)
+    for job in plan.figures.values():
+        assert len(caption(job, plan).splitlines()) >= 3  # what it shows, a blank line, the settings
+    assert "6 comparisons" in analysis_caption(guidance_job, plan)

@@ -16,7 +16,7 @@ from sciml.regimes import REGIME_NAMES
 def robustness(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
     (ds,) = datasets
     difficulty, data_axis = ds.attrs["axes"].split()
-    figure, (grid_ax, threshold_ax, share_ax) = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    figure, (grid_ax, threshold_ax, share_ax) = plt.subplots(1, 3, figsize=(16.5, 4.4), constrained_layout=True)
 
     grid = ds.transpose(difficulty, data_axis, ...)
     confidence, regimes = grid["confidence"].values, grid["regime"].values
@@ -54,7 +54,7 @@ def robustness(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list
                       capsize=4)
     share_ax.set_xticks(range(len(shares)), labels, rotation=30)
     share_ax.set_ylim(0, 1)
-    share_ax.set_ylabel("share of cells relabelled")
+    share_ax.set_ylabel("share relabelled")
     share_ax.set_title("boundaries smoothed by sigma cells; seed resamples (to the 95th percentile)", fontsize=9)
 
     figure.suptitle(f"{ds.attrs['model']} / {ds.attrs['problem']} / {ds.attrs['strategy']}: robustness of the regime labels")
