@@ -75,6 +75,28 @@ def cmd_compare(args) -> None:
     write_netcdf(ds, args.out)
 
 
+def cmd_analyse(args) -> None:
+    from sciml.analysis import ANALYSES
+    from sciml.provenance import provenance_attrs
+    from sciml.store import read_netcdf, write_csv, write_netcdf
+
+    spec = _spec(args.spec)
+    ds, table = ANALYSES[spec["analysis"]]([read_netcdf(path) for path in args.inputs], spec)
+    ds.attrs.update(provenance_attrs(spec))
+    write_netcdf(ds, f"{args.out_stem}.nc")
+    write_csv(table, f"{args.out_stem}.csv")
+
+
+def cmd_advise(args) -> None:
+    from sciml.advise import advise, parse_cell
+
+    if (args.cell is None) == (args.loss is None or args.error is None):
+        raise ConfigError("give either --cell AXIS=VALUE ... or both --loss and --error")
+    cell = parse_cell(args.cell) if args.cell else None
+    print(advise(args.results, args.model, args.problem, args.strategy, args.metric, cell=cell,
+                 measured=None if cell else (args.loss, args.error)))
+
+
 def cmd_figure(args) -> None:
     from sciml.figures import FIGURES
     from sciml.store import read_netcdf
@@ -122,10 +144,13 @@ def cmd_check(args) -> None:
         merge_configs(config, load_config_file(path))
     plan = build_plan(validate(config, source=", ".join(args.configfiles)))
     print(f"{len(plan.data)} data jobs, {len(plan.cells)} training cells, {len(plan.regimes)} regime datasets, "
-          f"{len(plan.comparisons)} comparisons, {len(plan.figures)} figures")
+          f"{len(plan.comparisons)} comparisons, {len(plan.analyses)} analyses, {len(plan.figures)} figures")
 
 
 def cmd_show(args) -> None:
+    from pathlib import Path
+
+    from sciml import naming
     from sciml.regimes import REGIME_NAMES
     from sciml.store import read_netcdf
 
@@ -134,15 +159,34 @@ def cmd_show(args) -> None:
     grid = ds.transpose(difficulty, data_axis, ...)
     print(f"{ds.attrs['model']} / {ds.attrs['problem']} / {ds.attrs['strategy']}  "
           f"(tau_L = {ds.attrs['threshold_train_loss']:g}, tau_E = {ds.attrs['threshold_test_error']:g})")
+    # the robustness analysis lives beside the regime datasets: <results>/regimes/<model>/<problem>/<strategy>.nc
+    path = Path(args.dataset)
+    robust = None
+    if len(path.parents) > 3 and path.parents[2].name == "regimes":
+        robustness_file = naming.robustness_path(str(path.parents[3]), ds.attrs["model"], ds.attrs["problem"],
+                                                 ds.attrs["strategy"])
+        if Path(robustness_file).exists():
+            robust = read_netcdf(robustness_file).transpose(difficulty, data_axis, ...)
+    legend = f"each cell: regime, seed-mean {args.metric}"
+    legend += ", (label confidence)" if robust is not None else ""
+    print(legend + "; \u2020k/n: only k of n seeds finished")
     columns = [f"{v:g}" for v in grid[data_axis].values]
-    width = max(12, *(len(c) for c in columns))
-    corner = f"{difficulty} \\ {data_axis}"
-    print(f"{corner:>14}" + "".join(f"{c:>{width}}" for c in columns))
-    for i, value in enumerate(grid[difficulty].values):
+    rows = []
+    for i in range(grid.sizes[difficulty]):
         cells = []
         for j in range(len(columns)):
             cell = grid.isel({difficulty: i, data_axis: j})
-            cells.append(f"{REGIME_NAMES[int(cell['regime'])]} {float(cell[args.metric + '_mean']):.1e}")
+            text = f"{REGIME_NAMES[int(cell['regime'])]} {float(cell[args.metric + '_mean']):.1e}"
+            if int(cell["n_seeds_ok"]) < int(cell["n_seeds"]):
+                text += f" \u2020{int(cell['n_seeds_ok'])}/{int(cell['n_seeds'])}"
+            if robust is not None:
+                text += f" ({float(robust['confidence'].values[i, j]):.2f})"
+            cells.append(text)
+        rows.append(cells)
+    width = 2 + max(len(text) for text in [*columns, *(t for cells in rows for t in cells)])
+    corner = f"{difficulty} \\ {data_axis}"
+    print(f"{corner:>14}" + "".join(f"{c:>{width}}" for c in columns))
+    for value, cells in zip(grid[difficulty].values, rows):
         print(f"{value:>14g}" + "".join(f"{c:>{width}}" for c in cells))
 
 
@@ -175,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("other")
     comparison.set_defaults(run=cmd_compare)
 
+    analyse = verbs.add_parser("analyse", help="analyse stored datasets (robustness, guidance) into NetCDF + CSV")
+    analyse.add_argument("--spec", required=True)
+    analyse.add_argument("--out-stem", required=True, help="output path without suffix (.nc and .csv are written)")
+    analyse.add_argument("inputs", nargs="+")
+    analyse.set_defaults(run=cmd_analyse)
+
     figure = verbs.add_parser("figure", help="draw a figure (PNG and PDF) from stored datasets")
     figure.add_argument("--spec", required=True)
     figure.add_argument("--out-stem", required=True, help="output path without suffix")
@@ -196,6 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("dataset")
     show.add_argument("--metric", choices=["train_loss", "test_error"], default="train_loss")
     show.set_defaults(run=cmd_show)
+
+    advice = verbs.add_parser("advise", help="the regime of a cell (or of a measured loss and error) and the strategy "
+                                             "the evidence recommends there")
+    advice.add_argument("--model", required=True)
+    advice.add_argument("--problem", required=True)
+    advice.add_argument("--strategy", help="the strategy the cell was trained with (default: the guidance baseline)")
+    advice.add_argument("--cell", nargs="+", metavar="AXIS=VALUE", help="a grid cell, e.g. --cell beta=20 n_f=1000")
+    advice.add_argument("--loss", type=float, help="a measured final training loss (with --error)")
+    advice.add_argument("--error", type=float, help="a measured relative L2 test error (with --loss)")
+    advice.add_argument("--metric", choices=["test_error", "train_loss"], default="test_error",
+                        help="what the recommended strategy should lower (default: test_error)")
+    advice.add_argument("--results", default="results", help="the results folder (default: results)")
+    advice.set_defaults(run=cmd_advise)
     return parser
 
 

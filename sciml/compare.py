@@ -31,9 +31,14 @@ def signed_rank_p(log_ratios: np.ndarray) -> float:
     return float(wilcoxon(log_ratios, zero_method="zsplit").pvalue)
 
 
-def compare(baseline: xr.Dataset, other: xr.Dataset, axes: Sequence[str], spec: Mapping[str, Any]) -> xr.Dataset:
+def paired(baseline: xr.Dataset, other: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset, xr.DataArray]:
+    """The two datasets on their common cells and seeds, and where both runs of a seed finished."""
     baseline, other = xr.align(baseline, other, join="inner", exclude={"step", "snapshot", "param"})
-    both_ok = (baseline["status"] == STATUS_OK) & (other["status"] == STATUS_OK)
+    return baseline, other, (baseline["status"] == STATUS_OK) & (other["status"] == STATUS_OK)
+
+
+def compare(baseline: xr.Dataset, other: xr.Dataset, axes: Sequence[str], spec: Mapping[str, Any]) -> xr.Dataset:
+    baseline, other, both_ok = paired(baseline, other)
     out = xr.Dataset(coords={axis: baseline[axis] for axis in axes})
     out["n_pairs"] = both_ok.sum("seed").astype(np.int16)
     for metric in METRICS:

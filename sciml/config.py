@@ -18,6 +18,10 @@ from sciml.strategies import build_strategy
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
 DEFAULTS = {"results": "results", "threads": 1, "seeds": [0], "regimes": {"smoothing_sigma": 0.7, "significance": 0.05}}
+#: robustness of the regime labels (sciml/robustness.py): thresholds scaled by sqrt(2) steps, smoothing from none
+#: to twice the paper's, and an exact seed bootstrap up to 5 seeds (5**5 = 3125 draws)
+DEFAULTS["analysis"] = {"threshold_factors": [0.5, 0.71, 1.0, 1.41, 2.0], "smoothing_sigmas": [0.0, 0.35, 0.7, 1.4],
+                        "bootstrap_replicates": 3125, "bootstrap_seed": 0}
 
 
 class ConfigError(ValueError):
@@ -67,6 +71,7 @@ def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any
     for key, value in DEFAULTS.items():
         config.setdefault(key, copy.deepcopy(value))
     config["regimes"] = {**DEFAULTS["regimes"], **config["regimes"]}
+    config["analysis"] = {**DEFAULTS["analysis"], **config["analysis"]}
     problems_settings = config.setdefault("problems", {})
 
     def fail(key: str, message: str) -> None:

@@ -72,3 +72,13 @@ def comparison_path(results: str, model: str, problem: str, strategy: str, basel
 def figure_stem(results: str, family: str, name: str) -> str:
     """Output path of a figure without its suffix (each figure is written as PNG and PDF)."""
     return str(PurePosixPath(results, "figures", family, name))
+
+
+def robustness_path(results: str, model: str, problem: str, strategy: str) -> str:
+    """Robustness of one regime dataset's labels (NetCDF; the same stem with ``.csv`` holds its cell table)."""
+    return str(PurePosixPath(results, "analysis", "robustness", model, problem, f"{strategy}.nc"))
+
+
+def guidance_path(results: str) -> str:
+    """Regime-aware guidance across every study (NetCDF; the same stem with ``.csv`` holds the table)."""
+    return str(PurePosixPath(results, "analysis", "guidance.nc"))

@@ -22,6 +22,9 @@ from sciml.strategies import METHODS
 AGGREGATION_CODE = ("regimes.py", "store.py")
 COMPARISON_CODE = ("compare.py", "store.py")
 FIGURE_CODE = ("regimes.py", "figures/common.py", "figures/regime_map.py", "figures/comparison.py")
+ROBUSTNESS_CODE = ("robustness.py", "regimes.py", "store.py")
+GUIDANCE_CODE = ("guidance.py", "compare.py", "regimes.py", "store.py")
+ANALYSIS_FIGURE_CODE = ("regimes.py", "guidance.py", "figures/common.py", "figures/robustness.py", "figures/guidance.py")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Plan:
     regimes: dict[str, Job] = field(default_factory=dict)
     comparisons: dict[str, Job] = field(default_factory=dict)
     figures: dict[str, Job] = field(default_factory=dict)
+    #: analyses of the regime datasets (sciml/robustness.py, sciml/guidance.py); keyed by their NetCDF output
+    analyses: dict[str, Job] = field(default_factory=dict)
 
     def lookup(self, kind: str, output: str) -> Job:
         jobs: dict[str, Job] = getattr(self, kind)
@@ -143,4 +148,36 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
         if len(regimes) > 1:
             stem = naming.figure_stem(results, "across_problems", f"{model}_{strategy}")
             plan.figures[stem] = Job(stem, {"kind": "regime_panels", "code": figure_code}, tuple(regimes))
+    plan_analyses(config, plan)
     return plan
+
+
+def plan_analyses(config: Mapping[str, Any], plan: Plan) -> None:
+    """Robustness of every regime dataset's labels, and the guidance across every comparison, with figures."""
+    settings = config["analysis"]
+    figure_code = code_hash([], extra=ANALYSIS_FIGURE_CODE)
+    for regime, job in plan.regimes.items():
+        model, problem, strategy = job.spec["model"], job.spec["problem"], job.spec["strategy"]
+        path = naming.robustness_path(plan.results, model, problem, strategy)
+        plan.analyses[path] = Job(path, {
+            "analysis": "robustness",
+            "model": model,
+            "problem": problem,
+            "strategy": strategy,
+            **{key: settings[key] for key in ("threshold_factors", "smoothing_sigmas", "bootstrap_replicates",
+                                              "bootstrap_seed")},
+            "code": code_hash([], extra=ROBUSTNESS_CODE),
+        }, (regime,))
+        stem = naming.figure_stem(plan.results, "robustness", f"{model}_{problem}_{strategy}")
+        plan.figures[stem] = Job(stem, {"kind": "robustness", "code": figure_code}, (path,))
+    if not plan.comparisons:
+        return
+    regimes = dict.fromkeys(path for job in plan.comparisons.values() for path in job.inputs)
+    path = naming.guidance_path(plan.results)
+    plan.analyses[path] = Job(path, {
+        "analysis": "guidance",
+        "significance": config["regimes"]["significance"],
+        "code": code_hash([], extra=GUIDANCE_CODE),
+    }, (*regimes, *plan.comparisons))
+    stem = naming.figure_stem(plan.results, "guidance", "guidance")
+    plan.figures[stem] = Job(stem, {"kind": "guidance", "code": figure_code}, (path,))

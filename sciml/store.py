@@ -91,6 +91,20 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> None:
         raise
 
 
+def write_csv(table, path: str | os.PathLike) -> None:
+    """Write a pandas table as CSV atomically, like :func:`write_netcdf`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
     """Load a whole result file, or fail naming the file and how to regenerate it."""
     try:

@@ -41,6 +41,33 @@ def test_smoke_study_end_to_end(workflow):
     workflow.snakemake("--report", "report.html")
     report = (workflow.workdir / "report.html").read_text()
     assert "pinn_convection_adam.png" in report and "Regime map of one model" in report
+    assert_analysis(results, report)
+
+
+def assert_analysis(results, report: str) -> None:
+    """The analysis jobs of the smoke study (tests/test_analysis.py tests their numbers), and the commands."""
+    import contextlib
+    import io
+
+    import pandas as pd
+
+    from sciml.cli import main
+
+    robust = xr.load_dataset(results / "analysis" / "robustness" / "pinn" / "convection" / "lbfgs.nc")
+    assert robust.attrs["bootstrap_exact"] == 1 and robust.attrs["bootstrap_resamples"] == 4  # 2 seeds: 2**2 draws
+    assert ((robust["confidence"] >= 0) & (robust["confidence"] <= 1)).all()
+    table = pd.read_csv(results / "analysis" / "guidance.csv")
+    assert len(table) == 6 * 2 * 3 * 2  # strategies besides the baseline x families x regimes x metrics
+    for name in ("pinn_convection_nncg.png", "guidance.png", "guidance.csv", "Robustness of one regime map",
+                 "Regime-aware guidance across every study"):
+        assert name in report
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["show", str(results / "regimes" / "pinn" / "convection" / "lbfgs.nc")]) == 0
+        assert main(["advise", "--model", "pinn", "--problem", "convection", "--cell", "beta=5", "n_f=300",
+                     "--results", str(results)]) == 0
+    assert "(label confidence)" in out.getvalue()
+    assert "cell beta=5 n_f=300: regime I" in out.getvalue() and "evidence on pinn / convection" in out.getvalue()
 
 
 COMPARISON = "results/comparisons/pinn/convection/adam_vs_lbfgs.nc"

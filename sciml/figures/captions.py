@@ -23,7 +23,43 @@ WHAT = {
         "blue cells: the strategy helps. Hatched cells: a two-sided Wilcoxon signed-rank test of the paired "
         "log10 ratios is not significant at the configured level. Bottom: share of seeds the strategy improved."
     ),
+    "robustness": (
+        "Robustness of one regime map's labels. Left: each cell's label and its confidence, the share of seed "
+        "resamples (seeds drawn with replacement from the study's seeds, one draw for the whole grid; all S^S "
+        "draws when there are few seeds) under which the seed means keep the stored label. Middle: share of "
+        "cells relabelled when tau_L (rows) and tau_E (columns) are scaled by the given factors. Right: share of "
+        "cells whose label differs from the one the boundaries smoothed by sigma cells imply, and the mean share "
+        "relabelled by a seed resample (bar to its 95th percentile). Small shares: the regimes are a property "
+        "of the models, not of the analysis settings."
+    ),
+    "guidance": (
+        "Regime-aware guidance across every study. A cell's regime is the baseline strategy's label there. Each "
+        "box pools the paired seeds of the cells in that regime; colour and number: the median fold change "
+        "10^median(log10(baseline/strategy)) (above 1 and blue: the strategy lowers the metric); a star: a "
+        "two-sided Wilcoxon signed-rank test of the pooled pairs is significant after Holm's correction within "
+        "its family (one problem; or all problems pooled, rows 'all'); a black box: the recommended strategy, "
+        "the significant one with the largest improvement. 'no cells': the baseline puts no cell in that regime."
+    ),
 }
+
+
+def analysis_caption(job: Job, plan: Plan) -> str:
+    """Caption of an analysis output (the guidance table in the report): what it holds and its settings."""
+    spec = job.spec
+    if spec["analysis"] == "guidance":
+        return (
+            "Regime-aware guidance table, one row per (family, model, problem, strategy, baseline, regime, "
+            "metric): cells and seed pairs pooled, median log10(baseline/strategy) and fold improvement, median "
+            "relative improvement over cells, share of pairs improved, Wilcoxon p-value and its Holm adjustment "
+            "within the family, cells individually significant after Benjamini-Hochberg (better/worse), verdict "
+            f"and the recommended strategy. Significance level {spec['significance']:g}; built from "
+            f"{sum(path in plan.comparisons for path in job.inputs)} comparisons. Definitions: docs/DATA.md."
+        )
+    factors = ", ".join(f"{f:g}" for f in spec["threshold_factors"])
+    sigmas = ", ".join(f"{s:g}" for s in spec["smoothing_sigmas"])
+    return (f"robustness of {spec['model']} / {spec['problem']} / {spec['strategy']}: threshold factors "
+            f"{factors}; smoothing sigmas {sigmas}; at most {spec['bootstrap_replicates']} seed resamples "
+            f"(generator seed {spec['bootstrap_seed']}).")
 
 
 def caption(job: Job, plan: Plan) -> str:
@@ -33,16 +69,22 @@ def caption(job: Job, plan: Plan) -> str:
     """
     lines = [WHAT[job.spec["kind"]], ""]
     for path in job.inputs:
+        if path in plan.analyses:
+            job_inputs = plan.analyses[path].inputs
+            lines.append(f"* ``{path}``: {analysis_caption(plan.analyses[path], plan)}")
+            lines += [f"* ``{source}``: {_regime_settings(plan.regimes[source].spec)}"
+                      for source in job_inputs if source in plan.regimes]
+            continue
         if path in plan.comparisons:
             spec = plan.comparisons[path].spec
             lines.append(f"* ``{path}``: {spec['strategy']} vs {spec['baseline']} on {spec['model']} / "
                          f"{spec['problem']}; significance level {spec['significance']:g}.")
             continue
-        spec = plan.regimes[path].spec
-        tau = spec["thresholds"]
-        lines.append(
-            f"* ``{path}``: model {spec['model']}, problem {spec['problem']}, strategy {spec['strategy']}; "
-            f"thresholds: training loss {tau['train_loss']:g}, test error {tau['test_error']:g}; smoothing "
-            f"{spec['smoothing_sigma']:g} cells."
-        )
+        lines.append(f"* ``{path}``: {_regime_settings(plan.regimes[path].spec)}")
     return "\n".join(lines)
+
+
+def _regime_settings(spec: dict) -> str:
+    tau = spec["thresholds"]
+    return (f"model {spec['model']}, problem {spec['problem']}, strategy {spec['strategy']}; thresholds: training "
+            f"loss {tau['train_loss']:g}, test error {tau['test_error']:g}; smoothing {spec['smoothing_sigma']:g} cells.")

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: every job's spec and inputs come from the plan (sciml/plan.py).
 
 
+from sciml.figures.captions import analysis_caption
 from sciml.figures.captions import caption as figure_caption
 
 
