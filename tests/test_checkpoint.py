@@ -172,12 +172,12 @@ def wait_for_checkpoint(process, path, ready, timeout=120):
 # (strategy, the state in which to kill, signal): L-BFGS; Adam -> L-BFGS killed in its L-BFGS phase; ALM
 # stopped by SIGTERM (SLURM preemption or time limit) in its outer iterations
 KILLS = {
-    "lbfgs": ({"method": "lbfgs", "steps": 300, "max_iter": 5, "stop_when_stalled": 0},
+    "lbfgs": ({"method": "lbfgs", "steps": 100, "max_iter": 5, "stop_when_stalled": 0},
               lambda state: state["running"] is not None and state["running"]["strategy"]["step"] > 5, signal.SIGKILL),
-    "adam_lbfgs": ({"method": "adam_lbfgs", "adam_steps": 20, "lbfgs_steps": 300, "max_iter": 5, "stop_when_stalled": 0},
+    "adam_lbfgs": ({"method": "adam_lbfgs", "adam_steps": 20, "lbfgs_steps": 80, "max_iter": 5, "stop_when_stalled": 0},
                    lambda state: state["running"] is not None and state["running"]["strategy"]["step"] > 25,
                    signal.SIGKILL),
-    "alm": ({"method": "alm", "pretrain_steps": 5, "outer_steps": 300, "max_iter": 5, "stop_when_stalled": 0},
+    "alm": ({"method": "alm", "pretrain_steps": 5, "outer_steps": 80, "max_iter": 5, "stop_when_stalled": 0},
             lambda state: state["running"] is not None and state["running"]["strategy"]["step"] > 8, signal.SIGTERM),
 }
 
@@ -240,7 +240,7 @@ def training_process(out) -> int:
 def test_snakemake_reruns_a_killed_job_from_its_checkpoint(workflow):
     config = tiny_config()
     config["models"]["pinn"]["hidden"] = [10, 10]
-    config["strategies"]["lbfgs"].update(steps=300, max_iter=5, stop_when_stalled=0)
+    config["strategies"]["lbfgs"].update(steps=100, max_iter=5, stop_when_stalled=0)
     config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
     config["checkpoint_every"] = 0.05
     workflow.write_config(config)
@@ -269,3 +269,7 @@ def test_snakemake_reruns_a_killed_job_from_its_checkpoint(workflow):
     from sciml.cli import main
 
     assert main(["retrain", str(cell), "--check"]) == 0  # the resumed cell has the numbers of a fresh run
+
+    config["checkpoint_every"] = 600  # how often jobs save their progress changes no result: nothing reruns
+    workflow.write_config(config)
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
