@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 from sciml.config import ConfigError
 from sciml.store import ResultFileError
@@ -40,6 +42,7 @@ def cmd_data(args) -> None:
 def cmd_train(args) -> None:
     import torch
 
+    from sciml.checkpoint import EXIT_PREEMPTED, Checkpointer, Preempted, checkpoint_identity
     from sciml.store import read_netcdf, write_netcdf
     from sciml.train import train_cell
 
@@ -49,7 +52,18 @@ def cmd_train(args) -> None:
     for path in args.inputs:
         ds = read_netcdf(path)
         data[ds.attrs.get("product", path)] = ds
-    write_netcdf(train_cell(spec, data), args.out)
+    checkpointer = None
+    if args.checkpoint_every > 0:
+        checkpointer = Checkpointer(f"{args.out}.ckpt", checkpoint_identity(spec), args.checkpoint_every)
+    try:
+        with checkpointer.stopping_on_sigterm() if checkpointer else nullcontext():
+            ds = train_cell(spec, data, checkpointer=checkpointer)
+    except Preempted as stopped:
+        print(f"sciml train: {stopped}", file=sys.stderr)
+        raise SystemExit(EXIT_PREEMPTED) from None
+    write_netcdf(ds, args.out)
+    if checkpointer:
+        checkpointer.remove()
 
 
 def cmd_aggregate(args) -> None:
@@ -203,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--spec", required=True)
     train.add_argument("--out", required=True)
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    train.add_argument("--checkpoint-every", type=float, default=0.0, metavar="SECONDS",
+                       help="save progress to OUT.ckpt at most this often and on SIGTERM, and go on from a saved "
+                            "one (0: never)")
     train.add_argument("inputs", nargs="*", help="the cell's data products (NetCDF)")
     train.set_defaults(run=cmd_train)
 
@@ -264,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # job logs (results/logs/...) get the package's notes: resumed checkpoints, NNCG's damping raises
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         args.run(args)
     except (ConfigError, ResultFileError, KeyError) as error:

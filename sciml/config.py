@@ -17,11 +17,17 @@ from sciml.problems import PROBLEMS, get_problem
 from sciml.strategies import build_strategy
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
-DEFAULTS = {"results": "results", "threads": 1, "seeds": [0], "regimes": {"smoothing_sigma": 0.7, "significance": 0.05}}
-#: robustness of the regime labels (sciml/robustness.py): thresholds scaled by sqrt(2) steps, smoothing from none
-#: to twice the paper's, and an exact seed bootstrap up to 5 seeds (5**5 = 3125 draws)
-DEFAULTS["analysis"] = {"threshold_factors": [0.5, 0.71, 1.0, 1.41, 2.0], "smoothing_sigmas": [0.0, 0.35, 0.7, 1.4],
-                        "bootstrap_replicates": 3125, "bootstrap_seed": 0}
+DEFAULTS = {
+    "results": "results",
+    "threads": 1,
+    "checkpoint_every": 60,
+    "seeds": [0],
+    "regimes": {"smoothing_sigma": 0.7, "significance": 0.05},
+    #: robustness of the regime labels (sciml/robustness.py): thresholds scaled by sqrt(2) steps, smoothing from none
+    #: to twice the paper's, and an exact seed bootstrap up to 5 seeds (5**5 = 3125 draws)
+    "analysis": {"threshold_factors": [0.5, 0.71, 1.0, 1.41, 2.0], "smoothing_sigmas": [0.0, 0.35, 0.7, 1.4],
+                 "bootstrap_replicates": 3125, "bootstrap_seed": 0},
+}
 
 
 class ConfigError(ValueError):
@@ -64,7 +70,7 @@ def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any
     validator = jsonschema.Draft202012Validator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        lines = [f"  {_key(list(e.absolute_path))}: {e.message}" for e in errors]
+        lines = [f"  {_key(list(e.absolute_path))}: {e.message}{_hint(e)}" for e in errors]
         raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(lines))
 
     config = copy.deepcopy(dict(config))
@@ -96,6 +102,18 @@ def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any
                  "list all its strategies in one study")
         seen[key] = i
     return config
+
+
+def _hint(error: jsonschema.ValidationError) -> str:
+    """What to write instead, for a number YAML read as a string (it reads 1e-3 so, but 1.0e-3 as a number)."""
+    if error.validator == "type" and isinstance(error.instance, str):
+        try:
+            float(error.instance)
+        except ValueError:
+            return ""
+        return (" (a string: write the number without quotes; YAML reads an exponent without a decimal point, "
+                "like 1e-3, as a string: write 1.0e-3)")
+    return ""
 
 
 def _check(action, key: str, fail) -> None:

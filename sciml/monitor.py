@@ -4,17 +4,26 @@ Strategies call :meth:`Monitor.after_step` once per (outer) step. The monitor ev
 the planned record steps, keeps parameter snapshots for later diagnostics (so nothing is ever retrained),
 stops a seed whose loss or parameters are no longer finite, and ends training early once the parameters
 have stopped moving (L-BFGS returns at once when it has converged; later calls would change nothing).
+
+The monitor is also where a strategy meets the checkpoint: it offers one at every step boundary
+(:meth:`Monitor.at_boundary`) and hands a saved state back when a seed resumes (:meth:`Monitor.resume`). Its
+own state (history, stall count) is part of what is saved.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from sciml.objective import Objective
 from sciml.params import flatten
+
+if TYPE_CHECKING:
+    from sciml.checkpoint import SeedCheckpoint
 
 
 class Diverged(Exception):
@@ -62,9 +71,10 @@ class History:
 
 
 class Monitor:
-    def __init__(self, objective: Objective, plan: Plan):
+    def __init__(self, objective: Objective, plan: Plan, checkpoint: SeedCheckpoint | None = None):
         self.objective = objective
         self.plan = plan
+        self.checkpoint = checkpoint
         total, components = objective.loss()
         params = flatten(objective.parameters())
         self.history = History(
@@ -109,6 +119,36 @@ class Monitor:
             self._fill_forward(step, params)
             return True
         return False
+
+    def at_boundary(self, strategy_state: Callable[[], dict[str, Any]]) -> None:
+        """Called before every step, where the strategy's state is complete: a checkpoint may be saved."""
+        if self.checkpoint is not None:
+            self.checkpoint.boundary(self, strategy_state)
+
+    def resume(self) -> dict[str, Any] | None:
+        """The strategy's saved state when this seed goes on from a checkpoint, after restoring the model,
+        this monitor and the random generators to that moment; None for a fresh start."""
+        return None if self.checkpoint is None else self.checkpoint.resume(self)
+
+    def state_dict(self) -> dict[str, Any]:
+        h = self.history
+        return {
+            "train_loss": h.train_loss.copy(),
+            "test_error": h.test_error.copy(),
+            "terms": {name: values.copy() for name, values in h.terms.items()},
+            "snapshots": h.snapshots.copy(),
+            "previous": self._previous.clone(),
+            "stalled": self._stalled,
+            "steps_run": self.steps_run,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        h = self.history
+        h.train_loss[:], h.test_error[:], h.snapshots[:] = state["train_loss"], state["test_error"], state["snapshots"]
+        for name, values in state["terms"].items():
+            h.terms[name][:] = values
+        self._previous = state["previous"].to(self._previous.device)
+        self._stalled, self.steps_run = state["stalled"], state["steps_run"]
 
     def _fill_forward(self, step: int, params: torch.Tensor) -> None:
         """Parameters no longer move, so every later record and snapshot equals the current state."""

@@ -41,6 +41,8 @@ class Job:
 @dataclass
 class Plan:
     results: str
+    #: seconds between training checkpoints (0: none); not in any spec, as it does not change a result
+    checkpoint_every: float = 0
     data: dict[str, Job] = field(default_factory=dict)
     cells: dict[str, Job] = field(default_factory=dict)
     regimes: dict[str, Job] = field(default_factory=dict)
@@ -60,7 +62,7 @@ class Plan:
 def build_plan(config: Mapping[str, Any]) -> Plan:
     """Every job of a validated configuration (see :func:`sciml.config.validate`)."""
     results = config["results"]
-    plan = Plan(results=results)
+    plan = Plan(results=results, checkpoint_every=config["checkpoint_every"])
     figure_code = code_hash([], extra=FIGURE_CODE)
     by_model_strategy: dict[tuple[str, str], list[str]] = {}
     for study in config["studies"]:

@@ -17,7 +17,8 @@ STATUS_OK = 0
 STATUS_DIVERGED = 1
 STATUS_ATTRS = {"flag_values": np.array([STATUS_OK, STATUS_DIVERGED], dtype=np.int8), "flag_meanings": "ok diverged"}
 #: provenance that differs from cell to cell; kept as string variables when cells are combined
-PER_CELL_PROVENANCE = ("config_hash", "config", "git_commit", "device", "torch_threads", "package_versions")
+PER_CELL_PROVENANCE = ("config_hash", "config", "git_commit", "device", "torch_threads", "package_versions",
+                       "checkpoint_resumes")
 
 
 class ResultFileError(RuntimeError):

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from sciml.checkpoint import CellProgress, Checkpointer
 from sciml.models import build_model
 from sciml.monitor import Diverged, Monitor
 from sciml.params import flatten
@@ -25,7 +26,9 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: int, device: torch.device) -> SeedResult:
+def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: int, device: torch.device,
+               progress: CellProgress | None = None) -> SeedResult:
+    """Train one seed; with ``progress``, save checkpoints and go on from a saved state of this seed."""
     problem = get_problem(spec["problem"])
     settings = problem.settings(spec["problem_settings"])
     model_settings = dict(spec["model_settings"])
@@ -35,7 +38,8 @@ def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: in
     model = build_model(model_settings, problem.input_dim, problem.output_dim).to(device=device, dtype=dtype)
     objective = problem.objective(settings, spec["axes"], data, model, device)
     strategy = build_strategy(spec["strategy_settings"])
-    monitor = Monitor(objective, strategy.plan())
+    checkpoint = progress.seed_checkpoint(seed, model) if progress is not None else None
+    monitor = Monitor(objective, strategy.plan(), checkpoint)
 
     start = time.perf_counter()
     try:
@@ -43,7 +47,7 @@ def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: in
         status, stop_step = STATUS_OK, monitor.steps_run
     except Diverged as diverged:
         status, stop_step = STATUS_DIVERGED, diverged.step
-    wall_time = time.perf_counter() - start
+    wall_time = time.perf_counter() - start + (checkpoint.elapsed_before if checkpoint is not None else 0.0)
 
     if status == STATUS_OK:
         total, components = objective.loss()
@@ -67,9 +71,18 @@ def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: in
 
 
 def train_cell(
-    spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], device: torch.device | None = None
+    spec: Mapping[str, Any],
+    data: Mapping[str, xr.Dataset],
+    device: torch.device | None = None,
+    checkpointer: Checkpointer | None = None,
 ) -> xr.Dataset:
-    """Train every seed of the cell described by ``spec`` (see :func:`sciml.plan.cell_spec`)."""
+    """Train every seed of the cell described by ``spec`` (see :func:`sciml.plan.cell_spec`), one after
+    another; with a ``checkpointer``, save progress as it goes and go on from a saved one (sciml.checkpoint)."""
     device = device or default_device()
-    results = [train_seed(spec, data, seed, device) for seed in spec["seeds"]]
-    return cell_dataset(spec["axes"], results, provenance_attrs(spec, device))
+    progress = CellProgress(checkpointer, device)
+    results = []
+    for seed in spec["seeds"]:
+        result = progress.finished[seed] if seed in progress.finished else train_seed(spec, data, seed, device, progress)
+        progress.finish(result)
+        results.append(result)
+    return cell_dataset(spec["axes"], results, {**provenance_attrs(spec, device), **progress.provenance()})

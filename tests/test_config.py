@@ -69,6 +69,27 @@ CASES = [
     (set_in(["threads"], 0), ["threads", "less than the minimum"]),
     (set_in(["colour"], "red"), ["Additional properties are not allowed ('colour' was unexpected)"]),
     (lambda c: c["studies"].append(copy.deepcopy(c["studies"][0])), ["studies[1]", "already studied in studies[0]"]),
+    # numbers YAML reads as strings, wherever they are; whole numbers where a count is meant
+    (set_in(STUDY + ["thresholds", "default", "test_error"], "2e-1"),
+     ["studies[0].thresholds.default.test_error", "'2e-1' is not of type 'number'", "write 1.0e-3"]),
+    (set_in(["regimes"], {"smoothing_sigma": "7e-1"}), ["regimes.smoothing_sigma", "not of type 'number'", "1.0e-3"]),
+    (set_in(["threads"], "2"), ["threads", "'2' is not of type 'integer'", "without quotes"]),
+    (set_in(["checkpoint_every"], "1e2"), ["checkpoint_every", "not of type 'number'", "1.0e-3"]),
+    (set_in(["checkpoint_every"], -1), ["checkpoint_every", "less than the minimum of 0"]),
+    (set_in(["problems", "convection", "sampling_seed"], "0"), ["problems.convection", "'sampling_seed' must be a number"]),
+    (set_in(["strategies", "lbfgs", "steps"], 15.5), ["strategies.lbfgs", "'steps' must be a whole number >= 0"]),
+    (set_in(["strategies", "lbfgs", "steps"], -3), ["strategies.lbfgs", "'steps' must be a whole number >= 0"]),
+    (set_in(["strategies", "adam", "log_every"], 0), ["strategies.adam", "'log_every' must be a whole number >= 1"]),
+    (set_in(["strategies", "adam", "snapshots"], 0), ["strategies.adam", "'snapshots' must be a whole number >= 1"]),
+    (set_in(["strategies", "adam_lbfgs", "adam_steps"], 2.5), ["strategies.adam_lbfgs", "'adam_steps' must be a whole"]),
+    (set_in(["strategies", "lbfgs", "steps"], True), ["strategies.lbfgs", "'steps' must be a number, got True"]),
+    (set_in(["models", "pinn", "hidden"], [50, "50"]), ["models.pinn", "whole numbers >= 1", "[50, '50']"]),
+    (set_in(["models", "pinn", "hidden"], [50, 0]), ["models.pinn", "whole numbers >= 1"]),
+    (set_in(["models", "pinn", "dtype"], "float16"), ["models.pinn.dtype", "'float16' is not one of"]),
+    (set_in(STUDY + ["axes", "n_f"], []), ["studies[0].axes.n_f", "should be non-empty"]),
+    (set_in(STUDY + ["seeds"], [1, 1]), ["studies[0].seeds", "non-unique"]),
+    (set_in(STUDY + ["strategies"], []), ["studies[0].strategies", "should be non-empty"]),
+    (set_in(["strategies", "sgd"], {"steps": 3}), ["strategies.sgd", "'method' is a required property"]),
 ]
 
 

@@ -96,7 +96,7 @@ def test_stalled_lbfgs_stops_early_and_fills_history_forward():
     np.testing.assert_array_equal(result.history.snapshots[-1], result.final_params)
 
 
-def test_nan_in_one_seed_is_a_result(monkeypatch):
+def test_nan_in_one_seed_is_a_result(monkeypatch, tmp_path):
     """A NaN injected into seed 1's loss after 5 evaluations stops that seed only."""
     original = PINNObjective.residuals
     calls = {"n": 0}
@@ -121,6 +121,24 @@ def test_nan_in_one_seed_is_a_result(monkeypatch):
     history = ds["history_train_loss"].squeeze().values
     assert np.isfinite(history[0]).all()
     assert np.isfinite(history[1, : stop[1]]).all() and np.isnan(history[1, stop[1]:]).all()
+
+    # the seed mean covers the finished seed only, says so, and the regime map marks the cell
+    import matplotlib.pyplot as plt
+
+    from sciml.figures.regime_map import draw_panels
+    from sciml.regimes import build_regime_dataset
+    from sciml.store import write_netcdf
+
+    write_netcdf(ds, tmp_path / "cell.nc")
+    regimes = build_regime_dataset([tmp_path / "cell.nc"], {
+        "model": "pinn", "problem": "convection", "strategy": "adam", "axes": ["beta", "n_f"],
+        "thresholds": {"train_loss": 1.0, "test_error": 1.0}, "smoothing_sigma": 0.0})
+    assert regimes["n_seeds"].item() == 2 and regimes["n_seeds_ok"].item() == 1
+    assert regimes["train_loss_mean"].item() == ds["train_loss"].squeeze().values[0]
+    figure, axes = plt.subplots(1, 2)
+    draw_panels(regimes, axes)
+    assert "\u20201/2" in {text.get_text()[-4:] for text in axes[0].texts}
+    plt.close(figure)
 
 
 def test_unknown_problem_is_named():

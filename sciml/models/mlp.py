@@ -15,6 +15,8 @@ class MLP(nn.Module):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise KeyError(f"unknown activation {activation!r}; known: {sorted(ACTIVATIONS)}")
+        if not all(isinstance(width, int) and not isinstance(width, bool) and width >= 1 for width in hidden):
+            raise ValueError(f"hidden must be a list of layer widths, whole numbers >= 1; got {list(hidden)!r}")
         widths = [input_dim, *hidden, output_dim]
         layers: list[nn.Module] = []
         for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):

@@ -26,7 +26,8 @@ from typing import Any
 import torch
 
 from sciml.objective import Objective
-from sciml.strategies.adam_lbfgs import LBFGS_DEFAULTS, PhasedStrategy, StepFunction, lbfgs_optimizer, optimizer_step
+from sciml.strategies.adam_lbfgs import LBFGS_DEFAULTS, PhasedStrategy, lbfgs_optimizer
+from sciml.strategies.base import FunctionPhase, OptimizerPhase, Phase
 
 
 class ALM(PhasedStrategy):
@@ -57,7 +58,13 @@ class ALM(PhasedStrategy):
         self.multipliers: dict[str, torch.Tensor] = {}
         self.penalty = float(s["mu0"])
 
-    def phases(self, objective: Objective) -> list[StepFunction]:
+    def state_dict(self) -> dict[str, Any]:
+        return {"multipliers": dict(self.multipliers), "penalty": self.penalty}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.multipliers, self.penalty = dict(state["multipliers"]), float(state["penalty"])
+
+    def phases(self, objective: Objective) -> list[Phase]:
         s = self.settings
         with torch.enable_grad():  # PINN residuals differentiate with respect to their inputs
             terms = list(objective.residuals())
@@ -94,6 +101,7 @@ class ALM(PhasedStrategy):
                 r = residuals[name].detach()
                 self.multipliers[name] = self.multipliers.get(name, torch.zeros_like(r)) + self.penalty * r
             self.penalty *= s["beta_mu"]
-            return optimizer_step(lbfgs_optimizer(objective.parameters(), s), lagrangian)()
+            return OptimizerPhase(lbfgs_optimizer(objective.parameters(), s), lagrangian)()
 
-        return [optimizer_step(lbfgs_optimizer(objective.parameters(), s), pretraining_loss), outer_iteration]
+        return [OptimizerPhase(lbfgs_optimizer(objective.parameters(), s), pretraining_loss),
+                FunctionPhase(outer_iteration)]

@@ -1,10 +1,32 @@
-"""The strategy interface: minimise an objective, reporting each step to a monitor."""
+"""The strategy interface: minimise an objective in phases, reporting each step to a monitor.
+
+A strategy is a sequence of phases (one for L-BFGS or Adam; Adam then L-BFGS; pretraining then ALM outer
+iterations; ...) on one global step counter: the monitor sees steps 1 .. N, N the sum of the phase lengths.
+Each phase keeps its own state (an optimizer's, NNCG's preconditioner, ...) and can save and restore it, so
+one generic loop runs every strategy and can stop between any two steps and go on from there with the same
+numbers (``Monitor.at_boundary`` checkpoints; ``Monitor.resume`` hands the saved state back).
+
+Stalling. The monitor's rule (end after ``stop_when_stalled`` steps that leave the parameters bit-for-bit
+unchanged) is made for an optimizer that stays put once it stops moving. It is applied per phase:
+
+* In the last phase (the last one of nonzero length) a stall ends the run, as for a single-phase strategy.
+* In an earlier phase a stall ends only that phase. Its remaining steps would not move the parameters
+  either (Adam stalls only when its updates round to nothing, as with a zero gradient or learning rate,
+  and they stay so; a converged L-BFGS returns at once), so the monitor's filling of the later records
+  with the stalled state is what those steps would have recorded. The next phase starts at the global
+  step after the stalled phase's planned end and overwrites the records it reaches, so a step number means
+  the same phase in every seed. The monitor's stall count carries over: a next phase that does not move on
+  its first step ends the run (it starts where the previous optimizer already stopped, with no better step).
+"""
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import torch
 
 from sciml.monitor import Monitor, Plan
 from sciml.objective import Objective
@@ -19,6 +41,58 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
 }
 
 
+class Phase(ABC):
+    """One stretch of training. A call takes one step and returns the loss the optimizer saw (for the
+    monitor's divergence check); the state carried from one step to the next can be saved and restored."""
+
+    @abstractmethod
+    def __call__(self) -> float:
+        """Take one step."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; a phase without state between steps has nothing to do."""
+
+
+class OptimizerPhase(Phase):
+    """Steps of one torch optimizer on ``loss``, a function of the current parameters."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, loss: Callable[[], torch.Tensor]):
+        self.optimizer = optimizer
+        self.loss = loss
+
+    def __call__(self) -> float:
+        def closure():
+            self.optimizer.zero_grad(set_to_none=True)
+            value = self.loss()
+            value.backward()
+            return value
+
+        return self.optimizer.step(closure).item()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+class FunctionPhase(Phase):
+    """Steps that keep no state of their own (what they need lives in the strategy's state)."""
+
+    def __init__(self, step: Callable[[], float]):
+        self.step = step
+
+    def __call__(self) -> float:
+        return self.step()
+
+
+def total_loss(objective: Objective) -> Callable[[], torch.Tensor]:
+    return lambda: objective.loss()[0]
+
+
 class Strategy(ABC):
     method: str
     defaults: Mapping[str, Any] = {}
@@ -26,6 +100,11 @@ class Strategy(ABC):
     def __init__(self, settings: Mapping[str, Any]):
         settings = {key: value for key, value in settings.items() if key != "method"}
         self.settings = merge_settings(f"strategy method {self.method!r}", {**COMMON_DEFAULTS, **self.defaults}, settings)
+        for key, least in (("steps", 0), ("log_every", 1), ("snapshots", 1), ("stop_when_stalled", 0)):
+            value = self.settings[key]
+            if value != int(value) or value < least:
+                raise ValueError(f"strategy method {self.method!r}: {key!r} must be a whole number >= {least}, "
+                                 f"got {value!r}")
 
     def plan(self) -> Plan:
         s = self.settings
@@ -36,9 +115,50 @@ class Strategy(ABC):
             stop_when_stalled=int(s["stop_when_stalled"]),
         )
 
+    def phase_lengths(self) -> list[int]:
+        """Steps of each phase, in the order they run; they add up to ``steps``."""
+        return [int(self.settings["steps"])]
+
     @abstractmethod
+    def phases(self, objective: Objective) -> list[Phase]:
+        """One phase per entry of :meth:`phase_lengths`, built before the first step."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State the phases share (e.g. ALM's multipliers), saved with the running phase's own."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
     def run(self, objective: Objective, monitor: Monitor) -> None:
-        """Train ``objective`` in place, calling ``monitor.after_step`` after every step."""
+        """Train ``objective`` in place, calling ``monitor.after_step`` after every step; go on from the
+        monitor's checkpoint when it has one."""
+        lengths = self.phase_lengths()
+        ends = list(itertools.accumulate(lengths))
+        last = max((i for i, n in enumerate(lengths) if n), default=-1)
+        phases = self.phases(objective)
+        index, step = 0, 1  # the phase and the global step to take next
+        saved = monitor.resume()  # after the phases are built: it also restores the random generators
+        if saved is not None:
+            index, step = saved["phase"], saved["step"]
+            self.load_state_dict(saved["strategy"])
+            phases[index].load_state_dict(saved["phase_state"])
+
+        def state() -> dict[str, Any]:
+            # finished phases are never used again, and later ones have not started: only the running one
+            return {"phase": index, "step": step, "strategy": self.state_dict(),
+                    "phase_state": phases[index].state_dict()}
+
+        while index < len(phases):
+            while step <= ends[index]:
+                monitor.at_boundary(state)
+                if monitor.after_step(step, phases[index]()):
+                    if index == last:
+                        return
+                    break  # a stalled earlier phase ends; the next one goes on (module docstring)
+                step += 1
+            step = ends[index] + 1
+            index += 1
 
     def statistics(self) -> dict[str, float]:
         """Per-seed numbers about the latest run that a strategy wants kept (e.g. NNCG's μ and CG work).

@@ -26,14 +26,8 @@ from typing import Any
 
 from sciml.monitor import Monitor
 from sciml.objective import Objective
-from sciml.strategies.adam_lbfgs import (
-    ADAM_DEFAULTS,
-    LBFGS_DEFAULTS,
-    PhasedStrategy,
-    StepFunction,
-    adam_phase,
-    lbfgs_phase,
-)
+from sciml.strategies.adam_lbfgs import ADAM_DEFAULTS, LBFGS_DEFAULTS, PhasedStrategy, adam_phase, lbfgs_phase
+from sciml.strategies.base import OptimizerPhase, Phase
 
 INNER_OPTIMIZERS = {"lbfgs": lbfgs_phase, "adam": adam_phase}
 
@@ -81,23 +75,40 @@ class Curriculum(PhasedStrategy):
         finally:
             objective.reset_difficulty()
 
-    def phases(self, objective: Objective) -> list[StepFunction]:
-        stages = [self._phase(objective, k, c) for k, c in enumerate(self.coefficients, start=1)]
-        return stages + [self._phase(objective, None, None)]
+    def phases(self, objective: Objective) -> list[Phase]:
+        stages = [StagePhase(objective, self.settings, k, c) for k, c in enumerate(self.coefficients, start=1)]
+        return stages + [StagePhase(objective, self.settings, None, None)]
 
-    def _phase(self, objective: Objective, stage: int | None, coefficient: float | None) -> StepFunction:
-        """Steps of stage ``stage`` (None: the final phase), which enters its problem on its first step:
-        a phase may be skipped (zero length) or cut short by a stall, so nothing happens before then."""
-        take_step: StepFunction | None = None
 
-        def step() -> float:
-            nonlocal take_step
-            if take_step is None:
-                if stage is None:
-                    objective.reset_difficulty()
-                else:
-                    objective.set_difficulty(coefficient, resample_seed=stage)
-                take_step = INNER_OPTIMIZERS[self.settings["optimizer"]](objective, self.settings)
-            return take_step()
+class StagePhase(Phase):
+    """Steps of stage ``stage`` (None: the final phase), which enters its problem on its first step: a phase
+    may be skipped (zero length) or cut short by a stall, so nothing happens before then."""
 
-        return step
+    def __init__(self, objective: Objective, settings: Mapping[str, Any], stage: int | None,
+                 coefficient: float | None):
+        self.objective = objective
+        self.settings = settings
+        self.stage = stage
+        self.coefficient = coefficient
+        self.inner: OptimizerPhase | None = None
+
+    def enter(self) -> None:
+        if self.stage is None:
+            self.objective.reset_difficulty()
+        else:
+            self.objective.set_difficulty(self.coefficient, resample_seed=self.stage)
+        self.inner = INNER_OPTIMIZERS[self.settings["optimizer"]](self.objective, self.settings)
+
+    def __call__(self) -> float:
+        if self.inner is None:
+            self.enter()
+        return self.inner()
+
+    def state_dict(self) -> dict[str, Any]:
+        # the stage's problem is a function of the stage number: entering it again rebuilds it exactly
+        return {"entered": self.inner is not None, **(self.inner.state_dict() if self.inner else {})}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state["entered"]:
+            self.enter()
+            self.inner.load_state_dict(state)

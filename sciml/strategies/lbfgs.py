@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from sciml.monitor import Monitor
 from sciml.objective import Objective
-from sciml.strategies.base import Strategy, closure_for
+from sciml.strategies.base import OptimizerPhase, Phase, Strategy, total_loss
 
 
 class LBFGS(Strategy):
@@ -20,7 +19,7 @@ class LBFGS(Strategy):
         "tolerance_change": 1e-9,
     }
 
-    def run(self, objective: Objective, monitor: Monitor) -> None:
+    def phases(self, objective: Objective) -> list[Phase]:
         s = self.settings
         optimizer = torch.optim.LBFGS(
             objective.parameters(),
@@ -31,8 +30,4 @@ class LBFGS(Strategy):
             tolerance_grad=s["tolerance_grad"],
             tolerance_change=s["tolerance_change"],
         )
-        closure = closure_for(objective, optimizer)
-        for step in range(1, s["steps"] + 1):
-            loss = optimizer.step(closure)
-            if monitor.after_step(step, loss.item()):
-                return
+        return [OptimizerPhase(optimizer, total_loss(objective))]

@@ -25,7 +25,8 @@ import torch
 
 from sciml.objective import Objective
 from sciml.params import assign, flatten
-from sciml.strategies.adam_lbfgs import AdamLBFGS, StepFunction
+from sciml.strategies.adam_lbfgs import AdamLBFGS
+from sciml.strategies.base import Phase
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def armijo(objective: Objective, theta: torch.Tensor, loss: float, slope: float,
     return 0.0
 
 
-class NewtonCG:
+class NewtonCG(Phase):
     """The Newton-CG phase: one call is one step; keeps μ, the preconditioner and per-step records."""
 
     def __init__(self, objective: Objective, settings: Mapping[str, Any]):
@@ -222,6 +223,26 @@ class NewtonCG:
         self.step_lengths.append(length)
         return loss
 
+    def state_dict(self) -> dict[str, Any]:
+        p = self.preconditioner
+        return {
+            "mu": self.mu,
+            "preconditioner": None if p is None else {"basis": p.basis, "eigenvalues": p.eigenvalues, "mu": p.mu},
+            "steps_taken": self.steps_taken,
+            "mu_raises": list(self.mu_raises),
+            "cg_iterations": list(self.cg_iterations),
+            "cg_converged": list(self.cg_converged),
+            "step_lengths": list(self.step_lengths),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.mu = state["mu"]
+        p = state["preconditioner"]
+        self.preconditioner = None if p is None else NystromPreconditioner(**p)
+        self.steps_taken = state["steps_taken"]
+        for name in ("mu_raises", "cg_iterations", "cg_converged", "step_lengths"):
+            setattr(self, name, list(state[name]))
+
 
 class NNCG(AdamLBFGS):
     method = "nncg"
@@ -265,7 +286,7 @@ class NNCG(AdamLBFGS):
         #: the Newton-CG phase of the latest run (μ, its raises, CG iterations, step lengths)
         self.newton_cg: NewtonCG | None = None
 
-    def phases(self, objective: Objective) -> list[StepFunction]:
+    def phases(self, objective: Objective) -> list[Phase]:
         dimension = sum(p.numel() for p in objective.parameters())
         if self.settings["rank"] > dimension:  # fail before the warm-up phases, not after them
             raise ValueError(f"strategy method 'nncg': rank {self.settings['rank']} exceeds the {dimension} parameters")

@@ -29,11 +29,10 @@ from typing import Any
 
 import torch
 
-from sciml.monitor import Monitor
 from sciml.objective import Objective
 from sciml.params import flatten
 from sciml.strategies.adam_lbfgs import ADAM_DEFAULTS, LBFGS_DEFAULTS, LINE_SEARCHES, lbfgs_optimizer
-from sciml.strategies.base import Strategy
+from sciml.strategies.base import Phase, Strategy
 
 #: guards the calibration ratio against parameters whose gradient is always zero
 CALIBRATION_EPS = 1e-6
@@ -110,7 +109,7 @@ class RoPINN(Strategy):
         self.trust_region = TrustRegion(s["region_size"], s["max_region_size"], int(window))
         self.region_sizes: list[float] = []
 
-    def run(self, objective: Objective, monitor: Monitor) -> None:
+    def phases(self, objective: Objective) -> list[Phase]:
         s = self.settings
         points = objective.collocation_points()  # fails on an objective without the capability, before a step
         generator = torch.Generator(device=points.device)
@@ -122,14 +121,42 @@ class RoPINN(Strategy):
             optimizer = lbfgs_optimizer(parameters, s)
         self.trust_region = TrustRegion(s["region_size"], s["max_region_size"], int(s["calibration_window"]))
         self.region_sizes = []
+        return [RegionPhase(objective, optimizer, generator, self.trust_region, self.region_sizes)]
 
-        for step in range(1, s["steps"] + 1):
-            size = self.trust_region.size
-            loss, gradient = perturbed_step(objective, optimizer, perturbation(points, size, generator))
-            self.trust_region.record(gradient)
-            self.region_sizes.append(size)
-            if monitor.after_step(step, loss):
-                return
+
+class RegionPhase(Phase):
+    """Steps at perturbed residual points, the region size calibrated from the recent gradients."""
+
+    def __init__(self, objective: Objective, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+                 trust_region: TrustRegion, region_sizes: list[float]):
+        self.objective = objective
+        self.points = objective.collocation_points()
+        self.optimizer = optimizer
+        self.generator = generator
+        self.trust_region = trust_region
+        self.region_sizes = region_sizes
+
+    def __call__(self) -> float:
+        size = self.trust_region.size
+        loss, gradient = perturbed_step(self.objective, self.optimizer, perturbation(self.points, size, self.generator))
+        self.trust_region.record(gradient)
+        self.region_sizes.append(size)
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state().numpy(),  # bytes: no device to map
+            "gradients": list(self.trust_region.gradients),
+            "region_sizes": list(self.region_sizes),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(torch.from_numpy(state["generator"]))
+        self.trust_region.gradients.clear()
+        self.trust_region.gradients.extend(state["gradients"])
+        self.region_sizes[:] = state["region_sizes"]
 
 
 def perturbed_step(objective: Objective, optimizer: torch.optim.Optimizer, offsets: torch.Tensor):

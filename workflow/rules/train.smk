@@ -9,10 +9,15 @@ rule train:
         CELL,
     params:
         spec=spec_of("cells", CELL),
+        # how often a job checkpoints does not change its result: a function of `output`, so that Snakemake
+        # leaves it out of the params that trigger reruns. The checkpoint (CELL.ckpt) is no output: a rerun
+        # after a kill finds it and goes on from it.
+        checkpoint_every=lambda wildcards, output: PLAN.checkpoint_every,
     threads: config["threads"]
     log:
         f"{RESULTS}/logs/cells/{{model}}/{{problem}}/{{strategy}}/{{cell}}.log",
     conda:
         "../../envs/sciml.yaml"
     shell:
-        "python -m sciml train --spec {params.spec:q} --threads {threads} --out {output:q} {input:q} 2> {log:q}"
+        "python -m sciml train --spec {params.spec:q} --threads {threads} --checkpoint-every {params.checkpoint_every} "
+        "--out {output:q} {input:q} 2> {log:q}"

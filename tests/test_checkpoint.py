@@ -1,0 +1,275 @@
+"""Checkpoints: a training job stopped at any step (SIGTERM, SIGKILL) goes on from its checkpoint and ends
+with the numbers of an uninterrupted run; a checkpoint of another spec, or a damaged one, is ignored."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from sciml.checkpoint import EXIT_PREEMPTED, Checkpointer, Preempted, checkpoint_identity
+from sciml.monitor import Monitor
+from sciml.problems import get_problem
+from sciml.store import read_netcdf, write_netcdf
+from sciml.train import train_cell
+
+from conftest import REPO, tiny_config
+
+TINY = {"architecture": "mlp", "hidden": [10, 10], "activation": "tanh", "dtype": "float32"}
+CPU = torch.device("cpu")
+
+# (strategy, global step after which SIGTERM arrives): late in each strategy, inside its last phase where it has
+# several, so that every piece of state a step depends on is in play
+STRATEGIES = {
+    "lbfgs": ({"method": "lbfgs", "steps": 6, "max_iter": 5}, 3),
+    "adam": ({"method": "adam", "steps": 10, "lr": 0.01}, 4),
+    "adam_lbfgs": ({"method": "adam_lbfgs", "adam_steps": 5, "lbfgs_steps": 5, "max_iter": 5}, 7),
+    "nncg": ({"method": "nncg", "adam_steps": 3, "lbfgs_steps": 2, "nncg_steps": 4, "rank": 5, "precond_refresh": 2,
+              "cg_max_iter": 10, "max_iter": 5}, 7),
+    "alm": ({"method": "alm", "pretrain_steps": 3, "outer_steps": 4, "max_iter": 5}, 5),
+    "curriculum": ({"method": "curriculum", "stages": 2, "stage_steps": 3, "final_steps": 4, "max_iter": 5}, 4),
+    "ropinn": ({"method": "ropinn", "steps": 8, "calibration_window": 3, "adam_lr": 0.01}, 5),
+}
+
+
+def cell_spec(strategy, seeds=(0, 1), beta=5, n_f=64, model=TINY):
+    return {"model": "pinn", "model_settings": model, "problem": "convection", "problem_settings": {},
+            "strategy": strategy["method"], "strategy_settings": strategy, "axes": {"beta": beta, "n_f": n_f},
+            "seeds": list(seeds), "code": "test"}
+
+
+def cell_data(beta=5, n_f=64):
+    problem = get_problem("convection")
+    settings = problem.settings()
+    return {"reference": problem.generate("reference", settings, beta),
+            "collocation": problem.generate("collocation", settings, n_f)}
+
+
+def assert_same_numbers(resumed: xr.Dataset, reference: xr.Dataset) -> None:
+    """Every variable bit for bit (wall times aside), and the same provenance but for the resumption record."""
+    assert set(resumed.data_vars) == set(reference.data_vars)
+    for name in reference.data_vars:
+        if name != "wall_time":
+            np.testing.assert_array_equal(resumed[name].values, reference[name].values, err_msg=name)
+    for name in reference.coords:
+        np.testing.assert_array_equal(resumed[name].values, reference[name].values, err_msg=name)
+    drop = {"checkpoint_resumes"}
+    assert {k: v for k, v in resumed.attrs.items() if k not in drop} == \
+        {k: v for k, v in reference.attrs.items() if k not in drop}
+
+
+def sigterm_after(monkeypatch, stop_step: int, seed: int) -> None:
+    """A real SIGTERM to this process right after global step ``stop_step`` of ``seed``."""
+    after_step = Monitor.after_step
+
+    def after_step_then_signal(self, step, loss=None):
+        stop = after_step(self, step, loss)
+        if step == stop_step and torch.initial_seed() == seed:
+            signal.raise_signal(signal.SIGTERM)
+        return stop
+
+    monkeypatch.setattr(Monitor, "after_step", after_step_then_signal)
+
+
+@pytest.mark.parametrize("method", list(STRATEGIES))
+def test_resumption_after_sigterm_is_exact(method, tmp_path, monkeypatch, one_thread):
+    strategy, stop_step = STRATEGIES[method]
+    spec, data = cell_spec(strategy), cell_data()
+    reference = train_cell(spec, data, CPU)
+
+    path = tmp_path / "cell.nc.ckpt"
+    with monkeypatch.context() as patch:
+        sigterm_after(patch, stop_step, seed=1)  # seed 0 finished, seed 1 in the middle
+        checkpointer = Checkpointer(path, checkpoint_identity(spec), every=3600)  # only the SIGTERM saves
+        with checkpointer.stopping_on_sigterm(), pytest.raises(Preempted, match="run the job again"):
+            train_cell(spec, data, CPU, checkpointer)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    saved = torch.load(path, weights_only=False)["state"]
+    assert sorted(saved["finished"]) == [0]
+    assert saved["running"]["seed"] == 1 and saved["running"]["strategy"]["step"] == stop_step + 1
+
+    resumed = train_cell(spec, data, CPU, Checkpointer(path, checkpoint_identity(spec), every=3600))
+    assert_same_numbers(resumed, reference)
+    (resume,) = json.loads(resumed.attrs["checkpoint_resumes"])
+    assert resume["seeds_finished"] == [0] and resume["seed"] == 1 and resume["step"] == stop_step + 1
+    assert json.loads(reference.attrs["checkpoint_resumes"]) == []
+
+
+def test_checkpoints_follow_the_interval_and_survive_two_interruptions(tmp_path, monkeypatch, one_thread):
+    """Saved at every boundary (interval 0), stopped twice in one seed: still the uninterrupted numbers."""
+    strategy, _ = STRATEGIES["adam_lbfgs"]
+    spec, data = cell_spec(strategy, seeds=(3,)), cell_data()
+    reference = train_cell(spec, data, CPU)
+    path = tmp_path / "cell.nc.ckpt"
+    for stop_step in (2, 6):
+        with monkeypatch.context() as patch:
+            sigterm_after(patch, stop_step, seed=3)
+            checkpointer = Checkpointer(path, checkpoint_identity(spec), every=0.0)
+            with checkpointer.stopping_on_sigterm(), pytest.raises(Preempted):
+                train_cell(spec, data, CPU, checkpointer)
+    resumed = train_cell(spec, data, CPU, Checkpointer(path, checkpoint_identity(spec), every=0.0))
+    assert_same_numbers(resumed, reference)
+    assert [r["step"] for r in json.loads(resumed.attrs["checkpoint_resumes"])] == [3, 7]
+
+
+def test_checkpoint_of_another_spec_or_damaged_is_ignored(tmp_path, monkeypatch, caplog, one_thread):
+    strategy, stop_step = STRATEGIES["lbfgs"]
+    spec, data = cell_spec(strategy, seeds=(0,)), cell_data()
+    path = tmp_path / "cell.nc.ckpt"
+    with monkeypatch.context() as patch:
+        sigterm_after(patch, stop_step, seed=0)
+        checkpointer = Checkpointer(path, checkpoint_identity(spec), every=3600)
+        with checkpointer.stopping_on_sigterm(), pytest.raises(Preempted):
+            train_cell(spec, data, CPU, checkpointer)
+
+    other = cell_spec({**strategy, "steps": 4}, seeds=(0,))
+    assert checkpoint_identity(other) != checkpoint_identity(spec)
+    with caplog.at_level(logging.INFO, logger="sciml.checkpoint"):
+        fresh = train_cell(other, data, CPU, Checkpointer(path, checkpoint_identity(other), every=3600))
+    assert "checkpoint of another spec or code" in caplog.text and "resuming" not in caplog.text
+    assert_same_numbers(fresh, train_cell(other, data, CPU))
+
+    caplog.clear()
+    path.write_bytes(path.read_bytes()[:300])  # as if the disk had lost its end
+    with caplog.at_level(logging.INFO, logger="sciml.checkpoint"):
+        fresh = train_cell(spec, data, CPU, Checkpointer(path, checkpoint_identity(spec), every=3600))
+    assert f"{path}: unreadable checkpoint" in caplog.text
+    assert json.loads(fresh.attrs["checkpoint_resumes"]) == []
+
+
+# -- a real training process, killed -------------------------------------------------------------------------
+
+def train_command(spec, data_paths, out, every):
+    return [sys.executable, "-m", "sciml", "train", "--spec", json.dumps(spec), "--threads", "1",
+            "--checkpoint-every", str(every), "--out", str(out), *map(str, data_paths)]
+
+
+def wait_for_checkpoint(process, path, ready, timeout=120):
+    """Poll the checkpoint until ``ready(state)``; fail if the job ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the job ended before the checkpoint the test waits for"
+        if path.exists():
+            try:
+                state = torch.load(path, weights_only=False)["state"]
+            except (EOFError, RuntimeError):  # replaced while being read
+                state = None
+            if state is not None and ready(state):
+                return state
+        time.sleep(0.02)
+    raise AssertionError(f"no checkpoint ready within {timeout} s")
+
+
+# (strategy, the state in which to kill, signal): L-BFGS; Adam -> L-BFGS killed in its L-BFGS phase; ALM
+# stopped by SIGTERM (SLURM preemption or time limit) in its outer iterations
+KILLS = {
+    "lbfgs": ({"method": "lbfgs", "steps": 100, "max_iter": 5, "stop_when_stalled": 0},
+              lambda state: state["running"] is not None and state["running"]["strategy"]["step"] > 5, signal.SIGKILL),
+    "adam_lbfgs": ({"method": "adam_lbfgs", "adam_steps": 20, "lbfgs_steps": 80, "max_iter": 5, "stop_when_stalled": 0},
+                   lambda state: state["running"] is not None and state["running"]["strategy"]["step"] > 25,
+                   signal.SIGKILL),
+    "alm": ({"method": "alm", "pretrain_steps": 5, "outer_steps": 80, "max_iter": 5, "stop_when_stalled": 0},
+            lambda state: state["running"] is not None and state["running"]["strategy"]["step"] > 8, signal.SIGTERM),
+}
+
+
+@pytest.mark.parametrize("method", list(KILLS))
+def test_killed_training_process_goes_on_to_the_same_numbers(method, tmp_path, one_thread):
+    strategy, ready, kill = KILLS[method]
+    spec = cell_spec(strategy, seeds=(0,), beta=30, n_f=100)
+    data = cell_data(beta=30, n_f=100)
+    paths = []
+    for product, ds in data.items():
+        paths.append(tmp_path / f"{product}.nc")
+        write_netcdf(ds, paths[-1])
+    out = tmp_path / "cells" / "beta=30__n_f=100.nc"
+    checkpoint = out.with_name(out.name + ".ckpt")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = train_command(spec, paths, out, every=0.05)
+
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_checkpoint(process, checkpoint, ready)
+        process.send_signal(kill)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    if kill == signal.SIGTERM:
+        assert process.returncode == EXIT_PREEMPTED, stderr
+        assert "stopped on SIGTERM" in stderr
+    else:
+        assert process.returncode == -signal.SIGKILL
+    assert not out.exists() and checkpoint.exists()
+    interrupted_at = torch.load(checkpoint, weights_only=False)["state"]["running"]["strategy"]["step"]
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming" in rerun.stderr and not checkpoint.exists()
+    resumed = read_netcdf(out)
+    assert json.loads(resumed.attrs["checkpoint_resumes"])[0]["step"] == interrupted_at
+
+    reference = train_cell(spec, {product: read_netcdf(path) for product, path in zip(data, paths)}, CPU)
+    assert_same_numbers(resumed, reference)
+
+
+def training_process(out) -> int:
+    """The pid of the running ``sciml train`` job that writes ``out``."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as file:
+                    arguments = file.read().split(b"\0")
+            except OSError:
+                continue
+            if b"sciml" in arguments and b"train" in arguments and str(out).encode() in arguments:
+                return int(entry.name)
+    raise AssertionError(f"no training process writes {out}")
+
+
+@pytest.mark.workflow
+def test_snakemake_reruns_a_killed_job_from_its_checkpoint(workflow):
+    config = tiny_config()
+    config["models"]["pinn"]["hidden"] = [10, 10]
+    config["strategies"]["lbfgs"].update(steps=100, max_iter=5, stop_when_stalled=0)
+    config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
+    config["checkpoint_every"] = 0.05
+    workflow.write_config(config)
+    relative = "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
+    cell = workflow.workdir / relative
+    checkpoint = cell.with_name(cell.name + ".ckpt")
+
+    command = [sys.executable, "-m", "snakemake", "-s", str(workflow.repo / "Snakefile"),
+               "--configfile", str(workflow.configfile), "--cores", "2", "figures"]
+    first = subprocess.Popen(command, cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_checkpoint(first, checkpoint, lambda s: s["running"] is not None and s["running"]["strategy"]["step"] > 5)
+        os.kill(training_process(relative), signal.SIGKILL)  # the job dies, as on a node failure or the OOM killer
+        output, _ = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode != 0, output
+    assert not cell.exists() and checkpoint.exists()  # Snakemake removed no checkpoint: it is no output
+
+    workflow.snakemake("figures")
+    log = (workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log").read_text()
+    assert "resuming" in log and not checkpoint.exists()
+    assert json.loads(read_netcdf(cell).attrs["checkpoint_resumes"])[0]["step"] > 5
+    from sciml.cli import main
+
+    assert main(["retrain", str(cell), "--check"]) == 0  # the resumed cell has the numbers of a fresh run
+
+    config["checkpoint_every"] = 600  # how often jobs save their progress changes no result: nothing reruns
+    workflow.write_config(config)
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
