@@ -71,6 +71,11 @@ def assert_analysis(results, report: str) -> None:
 
 
 COMPARISON = "results/comparisons/pinn/convection/adam_vs_lbfgs.nc"
+GUIDANCE = "results/analysis/guidance.nc"
+
+
+def robustness(strategy: str) -> str:
+    return f"results/analysis/robustness/pinn/convection/{strategy}.nc"
 
 
 def rewritten(before: dict[str, int], after: dict[str, int]) -> set[str]:
@@ -97,6 +102,9 @@ def test_reruns_stay_local(workflow):
         "results/regimes/pinn/convection/lbfgs.nc",
         "results/regimes/pinn/convection/adam.nc",
         COMPARISON,
+        robustness("lbfgs"),
+        robustness("adam"),
+        GUIDANCE,
     }
 
     # one strategy's setting in this study: only that strategy's cells
@@ -109,6 +117,8 @@ def test_reruns_stay_local(workflow):
         *(p for p in after if p.startswith("results/cells/pinn/convection/lbfgs/")),
         "results/regimes/pinn/convection/lbfgs.nc",
         COMPARISON,
+        robustness("lbfgs"),
+        GUIDANCE,
     }
 
     # thresholds are analysis, not training: only the regime dataset and its figure
@@ -117,8 +127,17 @@ def test_reruns_stay_local(workflow):
     workflow.write_config(config)
     workflow.snakemake("figures")
     after = workflow.files("results/**/*.nc")
-    assert rewritten(before, after) == {"results/regimes/pinn/convection/lbfgs.nc", COMPARISON}
+    assert rewritten(before, after) == {"results/regimes/pinn/convection/lbfgs.nc", COMPARISON, robustness("lbfgs"),
+                                        GUIDANCE}
     assert xr.load_dataset(workflow.workdir / "results/regimes/pinn/convection/lbfgs.nc")["regime"].max() == 1
+
+    # robustness settings are analysis of the regime datasets: only the robustness jobs rerun
+    before = after
+    config["analysis"] = {"smoothing_sigmas": [0.0, 1.0]}
+    workflow.write_config(config)
+    workflow.snakemake("figures")
+    after = workflow.files("results/**/*.nc")
+    assert rewritten(before, after) == {robustness("lbfgs"), robustness("adam")}
 
     # a comment in the training code changes nothing; a real change reruns the cells it affects
     adam = workflow.repo / "sciml" / "strategies" / "adam.py"
@@ -133,6 +152,8 @@ def test_reruns_stay_local(workflow):
         *(p for p in after if p.startswith("results/cells/pinn/convection/adam/")),
         "results/regimes/pinn/convection/adam.nc",
         COMPARISON,
+        robustness("adam"),
+        GUIDANCE,
     }
     assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
 
