@@ -72,3 +72,14 @@ def comparison_path(results: str, model: str, problem: str, strategy: str, basel
 def figure_stem(results: str, family: str, name: str) -> str:
     """Output path of a figure without its suffix (each figure is written as PNG and PDF)."""
     return str(PurePosixPath(results, "figures", family, name))
+
+
+def diagnostic_path(results: str, diagnostic: str, model: str, problem: str, strategy: str,
+                    axes: Mapping[str, float | int]) -> str:
+    """One diagnostic's result for one cell (``strategy`` is ``A_vs_B`` for a two-strategy diagnostic)."""
+    return str(PurePosixPath(results, "diagnostics", diagnostic, model, problem, strategy, f"{cell_id(axes)}.nc"))
+
+
+def diagnostic_set_path(results: str, diagnostic: str, model: str, problem: str, strategy: str) -> str:
+    """One diagnostic's results combined over a study's grid, beside the regime labels."""
+    return str(PurePosixPath(results, "diagnostics", diagnostic, model, problem, f"{strategy}.nc"))

@@ -14,6 +14,7 @@ from typing import Any
 
 from sciml import naming
 from sciml.config import thresholds_for
+from sciml.diagnose.plan import plan_diagnostics
 from sciml.models import ARCHITECTURES
 from sciml.problems import get_problem
 from sciml.provenance import TRAINING_CORE, canonical_json, code_hash
@@ -44,6 +45,9 @@ class Plan:
     regimes: dict[str, Job] = field(default_factory=dict)
     comparisons: dict[str, Job] = field(default_factory=dict)
     figures: dict[str, Job] = field(default_factory=dict)
+    #: diagnostic jobs on trained cells (sciml/diagnose): per cell, and combined per (model, problem, strategy)
+    diagnostics: dict[str, Job] = field(default_factory=dict)
+    diagnostic_sets: dict[str, Job] = field(default_factory=dict)
 
     def lookup(self, kind: str, output: str) -> Job:
         jobs: dict[str, Job] = getattr(self, kind)
@@ -144,4 +148,6 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
         if len(regimes) > 1:
             stem = naming.figure_stem(results, "across_problems", f"{model}_{strategy}")
             plan.figures[stem] = Job(stem, {"kind": "regime_panels", "code": figure_code}, tuple(regimes))
+
+    plan_diagnostics(config, plan)
     return plan

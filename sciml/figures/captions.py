@@ -24,6 +24,46 @@ WHAT = {
         "log10 ratios is not significant at the configured level. Bottom: share of seeds the strategy improved."
     ),
 }
+#: figures drawn from diagnostic jobs (sciml/diagnose), with the paper figure each reproduces
+WHAT.update({
+    "curvature_map": (
+        "Curvature maps (paper Fig. 11). Top: log10 seed-mean final training loss and test error; bottom: log10 "
+        "seed-mean algebraic top Hessian eigenvalue λ_max (Lanczos) and Hessian trace (Hutchinson) at the final "
+        "parameters, over the same grid, with the regime labels. Framed S: deceptive sharpness, λ_max at or above "
+        "the grid's upper quantile of λ_max while the training loss is at most τ_L. Framed F: deceptive flatness, "
+        "λ_max at or below the lower quantile while the cell is regime II. Quantiles are over the probed cells of "
+        "this grid; the flags are stored in the dataset (docs/DATA.md). Cells whose value is not positive are blank."
+    ),
+    "sharpening": (
+        "Sharpening dynamics (paper Fig. 7): the algebraic λ_max of the training-loss Hessian (left) and the "
+        "training loss (right) at the parameter snapshots saved during training, one line per seed, one row per "
+        "probed cell, with the cell's regime."
+    ),
+    "sharpening_regimes": (
+        "Sharpening across regimes (paper Fig. 12): seed-mean λ_max along training (step over the last step) for "
+        "every probed cell, coloured by its regime (green I, red II, orange III), one panel per study."
+    ),
+    "spectra": (
+        "Hessian spectral densities before and after training (paper Figs. 6, 16): stochastic Lanczos quadrature "
+        "at initialisation and at the final parameters, pooled over seeds and runs and broadened by a Gaussian of "
+        "1% of the node spread; logarithmic density."
+    ),
+    "landscapes": (
+        "Loss landscapes (paper Figs. 5, 13): log10 training loss on planes through the final parameters (star), "
+        "along filter-normalised random directions (span in units of the filter norms) and along the top-2 "
+        "Hessian eigenvectors (unit vectors), one row per probed cell."
+    ),
+    "connectivity": (
+        "Mode connectivity (paper Fig. 15): training loss and test error along the linear path and the trained "
+        "quadratic Bézier curve between two strategies' solutions of the same cell and seed; mc = ½(L(0)+L(1)) − "
+        "L(t*) at the t* farthest from the endpoints' mean (negative: a barrier). The title gives the linear CKA "
+        "of the two solutions' test predictions."
+    ),
+    "cka_map": (
+        "Similarity of solutions: mean linear CKA between the test-grid predictions of distinct seed pairs of "
+        "each cell (1: the seeds agree up to scale and offset), with the regime labels."
+    ),
+})
 
 
 def caption(job: Job, plan: Plan) -> str:
@@ -37,6 +77,13 @@ def caption(job: Job, plan: Plan) -> str:
             spec = plan.comparisons[path].spec
             lines.append(f"* ``{path}``: {spec['strategy']} vs {spec['baseline']} on {spec['model']} / "
                          f"{spec['problem']}; significance level {spec['significance']:g}.")
+            continue
+        if path in plan.diagnostic_sets:
+            spec = plan.diagnostic_sets[path].spec
+            settings = ", ".join(f"{k} {v}" for k, v in sorted(spec["settings"].items()))
+            versus = f" vs {spec['versus']}" if spec["versus"] else ""
+            lines.append(f"* ``{path}``: diagnostic {spec['diagnostic']} ({spec['kind']}) of {spec['model']} / "
+                         f"{spec['problem']} / {spec['strategy']}{versus}; settings: {settings}.")
             continue
         spec = plan.regimes[path].spec
         tau = spec["thresholds"]
