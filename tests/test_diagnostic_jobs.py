@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+from conftest import tiny_config
 from test_training import cell_data, cell_spec
 
 from sciml.config import ConfigError, validate
@@ -22,14 +23,13 @@ from sciml.diagnostics import (
     linear_path,
     loss_surface,
     stochastic_lanczos_quadrature,
+    tail_alpha,
 )
 from sciml.diagnostics.hvp import preserved_parameters
 from sciml.params import assign
 from sciml.regimes import OVER_TRAINED, UNDER_TRAINED, WELL_TRAINED
 from sciml.store import ResultFileError, read_netcdf, write_netcdf
 from sciml.train import train_cell
-
-from conftest import tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -146,6 +146,24 @@ def test_connectivity_and_similarity_jobs_equal_direct_calls(lbfgs_cell, adam_ce
             predictions.append(first.objective.predict_test().numpy())
     np.testing.assert_allclose(cka["cka"].values, cka_matrix(predictions), rtol=0, atol=0)
     assert float(cka["cka_mean"]) == cka_matrix(predictions)[0, 1]
+
+
+def test_tail_alpha_job_fits_its_stored_step_lengths(lbfgs_cell):
+    cell, data = lbfgs_cell
+    settings = {"seeds": [0], "learning_rates": [1e-3, 1e-2], "steps": 60, "batch_size": 8, "min_tail": 10,
+                "probe_seed": 0}
+    out = job("tail_alpha", settings, [cell], data).squeeze(["beta", "n_f"])
+    assert out.attrs["batched"] == 0  # a PINN objective has no minibatches: full-batch steps
+    objective = objective_at(cell, data, rebuild(cell, data, CPU).final_params(0))
+    with torch.enable_grad():
+        gradient = torch.autograd.grad(objective.loss()[0], objective.parameters())
+    norm = float(torch.cat([g.reshape(-1) for g in gradient]).norm())
+    for lr in (1e-3, 1e-2):
+        lengths = out["step_length"].sel(seed=0, learning_rate=lr).values
+        assert lengths[0] == pytest.approx(lr * norm, rel=1e-10)  # the first SGD step is lr * gradient
+        direct = tail_alpha(lengths, min_tail=10)
+        assert float(out["alpha"].sel(seed=0, learning_rate=lr)) == direct.alpha
+        assert float(out["n_tail"].sel(seed=0, learning_rate=lr)) == direct.n_tail
 
 
 def test_a_diverged_seed_gives_nan_not_an_error(lbfgs_cell):

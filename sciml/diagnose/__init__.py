@@ -14,6 +14,7 @@ kind                      per cell, per seed                                    
 ``landscape``             loss on planes through θ* (random, Hessian directions)       landscapes (5, 13)
 ``connectivity``          linear and Bézier paths to another strategy's solution, mc  connectivity (15)
 ``similarity``            linear CKA between the seeds' test predictions              CKA map
+``tail_alpha``            α of post-convergence SGD step lengths per learning rate    α vs lr (14)
 ========================  ==========================================================  =====================
 """
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from sciml.diagnose import curvature, paths, similarity, spectrum, surface
+from sciml.diagnose import alpha, curvature, paths, similarity, spectrum, surface
 
 
 @dataclass(frozen=True)
@@ -44,4 +45,5 @@ KINDS = {kind.name: kind for kind in (
     Kind("landscape", surface),
     Kind("connectivity", paths, pairs=True),
     Kind("similarity", similarity),
+    Kind("tail_alpha", alpha),
 )}

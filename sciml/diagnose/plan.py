@@ -25,6 +25,7 @@ FIGURE_MODULES = {
     "landscapes": "figures/landscapes.py",
     "connectivity": "figures/connectivity.py",
     "cka_map": "figures/connectivity.py",
+    "tail_alpha": "figures/tail_alpha.py",
 }
 
 
@@ -33,11 +34,13 @@ def set_figures(kind: str, settings: Mapping[str, Any], whole_grid: bool) -> lis
     if kind == "curvature":
         return (["curvature_map"] if whole_grid else []) + (["sharpening"] if settings["snapshots"] == "all" else [])
     return {"density": ["spectra"], "landscape": ["landscapes"], "connectivity": ["connectivity"],
-            "similarity": ["cka_map"]}[kind]
+            "similarity": ["cka_map"], "tail_alpha": []}[kind]
 
 
 def across_figures(kind: str, settings: Mapping[str, Any]) -> list[str]:
     """Figures drawn from every combination of a diagnostic together."""
+    if kind == "tail_alpha":
+        return ["tail_alpha"]
     return ["sharpening_regimes"] if kind == "curvature" and settings["snapshots"] == "all" else []
 
 

@@ -6,6 +6,7 @@ from sciml.figures.curvature import curvature_map, sharpening, sharpening_regime
 from sciml.figures.landscapes import landscapes
 from sciml.figures.regime_map import regime_map, regime_panels
 from sciml.figures.spectra import spectra
+from sciml.figures.tail_alpha import tail_alpha
 
 #: figure kinds the workflow can ask for: each takes (datasets, spec, output stem)
 FIGURES = {"regime_map": regime_map, "regime_panels": regime_panels, "comparison": comparison}
@@ -13,4 +14,5 @@ FIGURES = {"regime_map": regime_map, "regime_panels": regime_panels, "comparison
 FIGURES.update({
     "curvature_map": curvature_map, "sharpening": sharpening, "sharpening_regimes": sharpening_regimes,
     "spectra": spectra, "landscapes": landscapes, "connectivity": connectivity, "cka_map": cka_map,
+    "tail_alpha": tail_alpha,
 })

@@ -63,6 +63,13 @@ WHAT.update({
         "Similarity of solutions: mean linear CKA between the test-grid predictions of distinct seed pairs of "
         "each cell (1: the seeds agree up to scale and offset), with the regime labels."
     ),
+    "tail_alpha": (
+        "Tail exponent α against the learning rate (paper Fig. 14): from each seed's final parameters, plain SGD "
+        "takes further steps at each learning rate (minibatches where the objective supports them, as the CV "
+        "baseline does; full batch for PINNs); α is the maximum-likelihood exponent of a power law fitted to the "
+        "upper tail of the inverse step lengths, x_min by minimum Kolmogorov-Smirnov distance. Points: seed mean; "
+        "bars: seed range; missing points: steps blew up or admitted no fit."
+    ),
 })
 
 
