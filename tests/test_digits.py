@@ -61,3 +61,41 @@ def test_objective_is_cross_entropy_and_error_rate_and_batches():
 def test_resnet_refuses_non_square_inputs():
     with pytest.raises(ValueError, match="square"):
         build_model({"architecture": "resnet"}, 60, 10)
+
+
+def test_cv_cells_go_through_regimes_diagnostics_and_figures(tmp_path):
+    """Train two tiny CV cells, label them, run curvature on them and draw both maps (files only)."""
+    from sciml.diagnose.combine import combine_diagnostic
+    from sciml.diagnose.run import run_diagnostic
+    from sciml.figures import FIGURES
+    from sciml.regimes import build_regime_dataset
+    from sciml.store import write_netcdf
+    from sciml.train import train_cell
+
+    cells, diagnostics = [], []
+    settings = {"snapshots": "last", "seeds": [], "lanczos_steps": 5, "power_iterations": 5, "trace_samples": 3,
+                "tol": 1e-3, "probe_seed": 0}
+    for noise in (0.0, 0.5):
+        axes = {"label_noise": noise, "n_train": 40}
+        data = {"train": PROBLEM.generate("train", SETTINGS, 40), "test": PROBLEM.generate("test", SETTINGS, noise)}
+        spec = {"model": "cnn", "model_settings": {"architecture": "resnet", "channels": 2, "blocks": 1},
+                "problem": "digits", "problem_settings": {}, "strategy": "adam",
+                "strategy_settings": {"method": "adam", "lr": 1e-2, "steps": 5, "snapshots": 2},
+                "axes": axes, "seeds": [0]}
+        cell = train_cell(spec, data, torch.device("cpu"))
+        cells.append(tmp_path / f"cell{noise}.nc")
+        write_netcdf(cell, cells[-1])
+        job = {"diagnostic": "c", "kind": "curvature", "settings": settings, "axes": axes}
+        diagnostics.append(tmp_path / f"curv{noise}.nc")
+        write_netcdf(run_diagnostic(job, [("cell", cell)], data, torch.device("cpu")), diagnostics[-1])
+    regimes = build_regime_dataset(cells, {"model": "cnn", "problem": "digits", "strategy": "adam",
+                                           "axes": ["label_noise", "n_train"], "smoothing_sigma": 0.7,
+                                           "thresholds": {"train_loss": 0.05, "test_error": 0.1}})
+    combined = combine_diagnostic(diagnostics, regimes, {"diagnostic": "c", "kind": "curvature", "model": "cnn",
+                                                         "problem": "digits", "strategy": "adam",
+                                                         "axes": ["label_noise", "n_train"],
+                                                         "flags": {"low_quantile": 0.25, "high_quantile": 0.75}})
+    assert np.isfinite(combined["lambda_max_mean"]).all()
+    FIGURES["regime_map"]([regimes], {}, tmp_path / "regimes")
+    FIGURES["curvature_map"]([combined], {}, tmp_path / "curvature")
+    assert (tmp_path / "regimes.png").stat().st_size > 0 and (tmp_path / "curvature.pdf").stat().st_size > 0
