@@ -90,7 +90,9 @@ def caption(job: Job, plan: Plan) -> str:
             settings = ", ".join(f"{k} {v}" for k, v in sorted(spec["settings"].items()))
             versus = f" vs {spec['versus']}" if spec["versus"] else ""
             lines.append(f"* ``{path}``: diagnostic {spec['diagnostic']} ({spec['kind']}) of {spec['model']} / "
-                         f"{spec['problem']} / {spec['strategy']}{versus}; settings: {settings}.")
+                         f"{spec['problem']} / {spec['strategy']}{versus}; settings: {settings}"
+                         + (f"; flag quantiles {spec['flags']['low_quantile']:g} and {spec['flags']['high_quantile']:g}"
+                            if spec["kind"] == "curvature" else "") + ".")
             continue
         spec = plan.regimes[path].spec
         tau = spec["thresholds"]
