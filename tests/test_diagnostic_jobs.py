@@ -14,6 +14,7 @@ from conftest import tiny_config
 from test_training import cell_data, cell_spec
 
 from sciml.config import ConfigError, validate
+from sciml.diagnose.combine import combine_diagnostic
 from sciml.diagnose.flags import deceptive_flags
 from sciml.diagnose.rebuild import rebuild
 from sciml.diagnose.run import run_diagnostic
@@ -26,8 +27,14 @@ from sciml.diagnostics import (
     tail_alpha,
 )
 from sciml.diagnostics.hvp import preserved_parameters
+from sciml.figures import FIGURES
 from sciml.params import assign
-from sciml.regimes import OVER_TRAINED, UNDER_TRAINED, WELL_TRAINED
+from sciml.regimes import (
+    OVER_TRAINED,
+    UNDER_TRAINED,
+    WELL_TRAINED,
+    build_regime_dataset,
+)
 from sciml.store import ResultFileError, read_netcdf, write_netcdf
 from sciml.train import train_cell
 
@@ -164,6 +171,32 @@ def test_tail_alpha_job_fits_its_stored_step_lengths(lbfgs_cell):
         direct = tail_alpha(lengths, min_tail=10)
         assert float(out["alpha"].sel(seed=0, learning_rate=lr)) == direct.alpha
         assert float(out["n_tail"].sel(seed=0, learning_rate=lr)) == direct.n_tail
+
+
+def test_landscape_connectivity_similarity_and_alpha_figures_draw(lbfgs_cell, adam_cell, tmp_path):
+    (cell, data), (other, _) = lbfgs_cell, adam_cell
+    write_netcdf(cell, tmp_path / "cell.nc")
+    regimes = build_regime_dataset([tmp_path / "cell.nc"], {
+        "model": "pinn", "problem": "convection", "strategy": "lbfgs", "axes": ["beta", "n_f"],
+        "smoothing_sigma": 0.7, "thresholds": {"train_loss": 1e-3, "test_error": 0.2}})
+    runs = {
+        "landscapes": ("landscape", {"seeds": [0], "directions": ["random", "hessian"], "random_span": 0.5,
+                                     "hessian_span": 1.0, "points": 3, "lanczos_steps": 5, "tol": 1e-3,
+                                     "probe_seed": 0}, [cell]),
+        "connectivity": ("connectivity", {"seeds": [], "points": 3, "bezier_steps": 2, "bezier_lr": 1e-3,
+                                          "probe_seed": 0}, [cell, other]),
+        "cka_map": ("similarity", {"seeds": []}, [cell]),
+        "tail_alpha": ("tail_alpha", {"seeds": [0], "learning_rates": [1e-3], "steps": 40, "batch_size": 8,
+                                      "min_tail": 10, "probe_seed": 0}, [cell]),
+    }
+    for figure, (kind, settings, cells) in runs.items():
+        versus = "adam" if kind == "connectivity" else None
+        write_netcdf(job(kind, settings, cells, data, versus=versus), tmp_path / f"{kind}.nc")
+        combined = combine_diagnostic([tmp_path / f"{kind}.nc"], regimes, {
+            "diagnostic": kind, "kind": kind, "model": "pinn", "problem": "convection", "strategy": "lbfgs",
+            "versus": versus, "axes": ["beta", "n_f"]})
+        paths = FIGURES[figure]([combined], {}, tmp_path / figure)
+        assert all(path.stat().st_size > 0 for path in paths)
 
 
 def test_a_diverged_seed_gives_nan_not_an_error(lbfgs_cell):
