@@ -33,6 +33,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/diagnostics.smk"
 include: "workflow/rules/figures.smk"
 
 

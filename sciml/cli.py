@@ -111,6 +111,35 @@ def cmd_advise(args) -> None:
                  measured=None if cell else (args.loss, args.error)))
 
 
+def cmd_diagnose(args) -> None:
+    import torch
+
+    from sciml.diagnose.run import run_diagnostic
+    from sciml.store import read_netcdf, write_netcdf
+    from sciml.train import default_device
+
+    torch.set_num_threads(args.threads)
+    cells, data = [], {}
+    for path in args.inputs:
+        ds = read_netcdf(path)
+        if "product" in ds.attrs:
+            data[ds.attrs["product"]] = ds
+        else:
+            cells.append((path, ds))
+    write_netcdf(run_diagnostic(_spec(args.spec), cells, data, default_device()), args.out)
+
+
+def cmd_combine_diagnostic(args) -> None:
+    from sciml.diagnose.combine import combine_diagnostic
+    from sciml.provenance import provenance_attrs
+    from sciml.store import read_netcdf, write_netcdf
+
+    spec = _spec(args.spec)
+    ds = combine_diagnostic(args.inputs, read_netcdf(args.regimes), spec)
+    ds.attrs.update(provenance_attrs(spec))
+    write_netcdf(ds, args.out)
+
+
 def cmd_figure(args) -> None:
     from sciml.figures import FIGURES
     from sciml.store import read_netcdf
@@ -158,7 +187,8 @@ def cmd_check(args) -> None:
         merge_configs(config, load_config_file(path))
     plan = build_plan(validate(config, source=", ".join(args.configfiles)))
     print(f"{len(plan.data)} data jobs, {len(plan.cells)} training cells, {len(plan.regimes)} regime datasets, "
-          f"{len(plan.comparisons)} comparisons, {len(plan.analyses)} analyses, {len(plan.figures)} figures")
+          f"{len(plan.comparisons)} comparisons, {len(plan.analyses)} analyses, {len(plan.diagnostics)} diagnostic jobs, "
+          f"{len(plan.figures)} figures")
 
 
 def cmd_show(args) -> None:
@@ -247,6 +277,20 @@ def build_parser() -> argparse.ArgumentParser:
     figure.add_argument("--out-stem", required=True, help="output path without suffix")
     figure.add_argument("inputs", nargs="+")
     figure.set_defaults(run=cmd_figure)
+
+    diagnose = verbs.add_parser("diagnose", help="run a diagnostic on trained cell(s), never retraining")
+    diagnose.add_argument("--spec", required=True)
+    diagnose.add_argument("--out", required=True)
+    diagnose.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    diagnose.add_argument("inputs", nargs="+", help="the cell file(s), then the cell's data products")
+    diagnose.set_defaults(run=cmd_diagnose)
+
+    combine = verbs.add_parser("combine-diagnostic", help="combine a diagnostic's cells beside the regime labels")
+    combine.add_argument("--spec", required=True)
+    combine.add_argument("--out", required=True)
+    combine.add_argument("regimes", help="the regime dataset of the (model, problem, strategy)")
+    combine.add_argument("inputs", nargs="+", help="per-cell diagnostic files")
+    combine.set_defaults(run=cmd_combine_diagnostic)
 
     check = verbs.add_parser("check", help="validate configuration file(s) (later files override earlier ones)")
     check.add_argument("configfiles", nargs="+")

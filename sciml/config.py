@@ -11,6 +11,7 @@ import jsonschema
 import torch
 import yaml
 
+from sciml.diagnose.config import validate_diagnostics
 from sciml.models import build_model
 from sciml.naming import canonical_number, format_number
 from sciml.problems import PROBLEMS, get_problem
@@ -101,6 +102,7 @@ def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any
             fail(f"studies[{i}]", f"model {key[0]!r} on problem {key[1]!r} is already studied in studies[{seen[key]}]; "
                  "list all its strategies in one study")
         seen[key] = i
+    validate_diagnostics(config, fail)
     return config
 
 

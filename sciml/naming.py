@@ -82,3 +82,12 @@ def robustness_path(results: str, model: str, problem: str, strategy: str) -> st
 def guidance_path(results: str) -> str:
     """Regime-aware guidance across every study (NetCDF; the same stem with ``.csv`` holds the table)."""
     return str(PurePosixPath(results, "analysis", "guidance.nc"))
+def diagnostic_path(results: str, diagnostic: str, model: str, problem: str, strategy: str,
+                    axes: Mapping[str, float | int]) -> str:
+    """One diagnostic's result for one cell (``strategy`` is ``A_vs_B`` for a two-strategy diagnostic)."""
+    return str(PurePosixPath(results, "diagnostics", diagnostic, model, problem, strategy, f"{cell_id(axes)}.nc"))
+
+
+def diagnostic_set_path(results: str, diagnostic: str, model: str, problem: str, strategy: str) -> str:
+    """One diagnostic's results combined over a study's grid, beside the regime labels."""
+    return str(PurePosixPath(results, "diagnostics", diagnostic, model, problem, f"{strategy}.nc"))

@@ -14,6 +14,7 @@ from typing import Any
 
 from sciml import naming
 from sciml.config import thresholds_for
+from sciml.diagnose.plan import plan_diagnostics
 from sciml.models import ARCHITECTURES
 from sciml.problems import get_problem
 from sciml.provenance import TRAINING_CORE, canonical_json, code_hash
@@ -50,6 +51,9 @@ class Plan:
     figures: dict[str, Job] = field(default_factory=dict)
     #: analyses of the regime datasets (sciml/robustness.py, sciml/guidance.py); keyed by their NetCDF output
     analyses: dict[str, Job] = field(default_factory=dict)
+    #: diagnostic jobs on trained cells (sciml/diagnose): per cell, and combined per (model, problem, strategy)
+    diagnostics: dict[str, Job] = field(default_factory=dict)
+    diagnostic_sets: dict[str, Job] = field(default_factory=dict)
 
     def lookup(self, kind: str, output: str) -> Job:
         jobs: dict[str, Job] = getattr(self, kind)
@@ -151,6 +155,8 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
             stem = naming.figure_stem(results, "across_problems", f"{model}_{strategy}")
             plan.figures[stem] = Job(stem, {"kind": "regime_panels", "code": figure_code}, tuple(regimes))
     plan_analyses(config, plan)
+
+    plan_diagnostics(config, plan)
     return plan
 
 

@@ -41,6 +41,53 @@ WHAT = {
         "the significant one with the largest improvement. 'no cells': the baseline puts no cell in that regime."
     ),
 }
+#: figures drawn from diagnostic jobs (sciml/diagnose), with the paper figure each reproduces
+WHAT.update({
+    "curvature_map": (
+        "Curvature maps (paper Fig. 11). Top: log10 seed-mean final training loss and test error; bottom: log10 "
+        "seed-mean algebraic top Hessian eigenvalue λ_max (Lanczos) and Hessian trace (Hutchinson) at the final "
+        "parameters, over the same grid, with the regime labels. Framed S: deceptive sharpness, λ_max at or above "
+        "the grid's upper quantile of λ_max while the training loss is at most τ_L. Framed F: deceptive flatness, "
+        "λ_max at or below the lower quantile while the cell is regime II. Quantiles are over the probed cells of "
+        "this grid; the flags are stored in the dataset (docs/DATA.md). Cells whose value is not positive are blank."
+    ),
+    "sharpening": (
+        "Sharpening dynamics (paper Fig. 7): the algebraic λ_max of the training-loss Hessian (left) and the "
+        "training loss (right) at the parameter snapshots saved during training, one line per seed, one row per "
+        "probed cell, with the cell's regime."
+    ),
+    "sharpening_regimes": (
+        "Sharpening across regimes (paper Fig. 12): seed-mean λ_max along training (step over the last step) for "
+        "every probed cell, coloured by its regime (green I, red II, orange III), one panel per study."
+    ),
+    "spectra": (
+        "Hessian spectral densities before and after training (paper Figs. 6, 16): stochastic Lanczos quadrature "
+        "at initialisation and at the final parameters, pooled over seeds and runs and broadened by a Gaussian of "
+        "1% of the node spread; logarithmic density."
+    ),
+    "landscapes": (
+        "Loss landscapes (paper Figs. 5, 13): log10 training loss on planes through the final parameters (star), "
+        "along filter-normalised random directions (span in units of the filter norms) and along the top-2 "
+        "Hessian eigenvectors (unit vectors), one row per probed cell."
+    ),
+    "connectivity": (
+        "Mode connectivity (paper Fig. 15): training loss and test error along the linear path and the trained "
+        "quadratic Bézier curve between two strategies' solutions of the same cell and seed; mc = ½(L(0)+L(1)) − "
+        "L(t*) at the t* farthest from the endpoints' mean (negative: a barrier). The title gives the linear CKA "
+        "of the two solutions' test predictions."
+    ),
+    "cka_map": (
+        "Similarity of solutions: mean linear CKA between the test-grid predictions of distinct seed pairs of "
+        "each cell (1: the seeds agree up to scale and offset), with the regime labels."
+    ),
+    "tail_alpha": (
+        "Tail exponent α against the learning rate (paper Fig. 14): from each seed's final parameters, plain SGD "
+        "takes further steps at each learning rate (minibatches where the objective supports them, as the CV "
+        "baseline does; full batch for PINNs); α is the maximum-likelihood exponent of a power law fitted to the "
+        "upper tail of the inverse step lengths, x_min by minimum Kolmogorov-Smirnov distance. Points: seed mean; "
+        "bars: seed range; missing points: steps blew up or admitted no fit."
+    ),
+})
 
 
 def analysis_caption(job: Job, plan: Plan) -> str:
@@ -79,6 +126,15 @@ def caption(job: Job, plan: Plan) -> str:
             spec = plan.comparisons[path].spec
             lines.append(f"* ``{path}``: {spec['strategy']} vs {spec['baseline']} on {spec['model']} / "
                          f"{spec['problem']}; significance level {spec['significance']:g}.")
+            continue
+        if path in plan.diagnostic_sets:
+            spec = plan.diagnostic_sets[path].spec
+            settings = ", ".join(f"{k} {v}" for k, v in sorted(spec["settings"].items()))
+            versus = f" vs {spec['versus']}" if spec["versus"] else ""
+            lines.append(f"* ``{path}``: diagnostic {spec['diagnostic']} ({spec['kind']}) of {spec['model']} / "
+                         f"{spec['problem']} / {spec['strategy']}{versus}; settings: {settings}"
+                         + (f"; flag quantiles {spec['flags']['low_quantile']:g} and {spec['flags']['high_quantile']:g}"
+                            if spec["kind"] == "curvature" else "") + ".")
             continue
         lines.append(f"* ``{path}``: {_regime_settings(plan.regimes[path].spec)}")
     return "\n".join(lines)

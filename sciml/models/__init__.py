@@ -8,8 +8,9 @@ from typing import Any
 import torch
 
 from sciml.models.mlp import MLP
+from sciml.models.resnet import ResNet
 
-ARCHITECTURES = {"mlp": MLP}
+ARCHITECTURES = {"mlp": MLP, "resnet": ResNet}
 
 
 def build_model(settings: Mapping[str, Any], input_dim: int, output_dim: int) -> torch.nn.Module:

@@ -1,0 +1,86 @@
+"""Curvature of the training loss at stored parameters: λ_max, λ_min, the largest-magnitude eigenvalue and the
+trace, per seed and snapshot (REFERENCE.md §5; paper Figs. 7, 11, 12).
+
+One Hessian operator per point serves every estimate. The algebraic λ_max and λ_min come from Lanczos (PINN
+Hessians are indefinite), the signed eigenvalue of largest magnitude from power iteration as the paper ran
+it, the trace from Hutchinson with Rademacher probes; each stops by its tolerance or its budget, and whether
+it converged is stored beside the value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from sciml.diagnose.common import chosen_seeds, chosen_snapshots, stack
+from sciml.diagnose.rebuild import TrainedCell
+from sciml.diagnostics import HessianOperator, hutchinson_trace, top_eigenvalues
+from sciml.diagnostics.hvp import preserved_parameters
+
+DEFAULTS: Mapping[str, Any] = {
+    "snapshots": "last",  # "last" (final parameters: the maps), "all" (sharpening along training), "ends"
+    "seeds": [],  # seeds probed; empty: every seed of the cell
+    "lanczos_steps": 30,  # paper: power iteration <= 100 iterations, tolerance 1e-3
+    "power_iterations": 30,
+    "trace_samples": 30,  # paper: Hutchinson <= 100 Rademacher samples, tolerance 1e-3
+    "tol": 1.0e-3,
+    "probe_seed": 0,  # random start vectors and probes
+}
+SNAPSHOT_CHOICES = ("last", "all", "ends")
+VALUES = ("lambda_max", "lambda_min", "largest_magnitude", "trace", "trace_standard_error", "loss", "test_error",
+          "eigen_converged", "trace_converged", "matvecs", "seconds")
+ATTRS = {
+    "lambda_max": {"long_name": "algebraic largest Hessian eigenvalue (Lanczos)"},
+    "lambda_min": {"long_name": "algebraic smallest Hessian eigenvalue (Lanczos)"},
+    "largest_magnitude": {"long_name": "signed Hessian eigenvalue of largest magnitude (power iteration)"},
+    "trace": {"long_name": "Hessian trace (Hutchinson, Rademacher probes)"},
+    "trace_standard_error": {"long_name": "standard error of the Hutchinson mean"},
+    "loss": {"long_name": "training loss at the probed parameters"},
+    "test_error": {"long_name": "test error at the probed parameters"},
+    "eigen_converged": {"long_name": "1 if Lanczos and power iteration both met the tolerance"},
+    "trace_converged": {"long_name": "1 if Hutchinson met the tolerance"},
+    "matvecs": {"long_name": "Hessian-vector products spent"},
+    "seconds": {"long_name": "wall time of the estimates", "units": "s"},
+}
+
+
+def probe(objective, settings: Mapping[str, Any]) -> dict[str, float]:
+    """Every curvature value at the objective's current parameters."""
+    start = time.perf_counter()
+    operator = HessianOperator(objective)
+    loss = float(objective.loss()[0].detach())
+    top = top_eigenvalues(operator, max_iter=settings["power_iterations"], tol=settings["tol"],
+                          lanczos_steps=settings["lanczos_steps"], seed=settings["probe_seed"])
+    trace = hutchinson_trace(operator, max_samples=settings["trace_samples"], tol=settings["tol"],
+                             seed=settings["probe_seed"] + 1)
+    return {
+        "lambda_max": top.lambda_max, "lambda_min": top.lambda_min, "largest_magnitude": top.largest_magnitude,
+        "trace": trace.value, "trace_standard_error": trace.standard_error, "loss": loss,
+        "test_error": objective.test_error(),
+        "eigen_converged": float(top.power.converged and top.lanczos.converged),
+        "trace_converged": float(trace.converged), "matvecs": float(operator.matvecs),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def run(trained: TrainedCell, settings: Mapping[str, Any], source: str) -> xr.Dataset:
+    seeds = chosen_seeds(trained, settings, source)
+    snapshots = chosen_snapshots(trained, settings["snapshots"])
+    missing = dict.fromkeys(VALUES, np.nan)
+    rows = []
+    with preserved_parameters(trained.objective):
+        for seed in seeds:
+            for index in snapshots:
+                loaded = trained.load(trained.snapshot(seed, index))
+                rows.append(probe(trained.objective, settings) if loaded else missing)
+    shape = (len(seeds), len(snapshots))
+    steps = trained.cell["snapshot_step"].values[snapshots]
+    return xr.Dataset(
+        {name: (("seed", "snapshot"), values.reshape(shape), ATTRS[name])
+         for name, values in stack(rows, VALUES).items()},
+        coords={"seed": seeds, "snapshot_step": ("snapshot", steps, {"long_name": "optimizer step"})},
+    )

@@ -1,0 +1,108 @@
+"""Curvature figures from combined ``curvature`` diagnostics.
+
+- ``curvature_map`` (paper Fig. 11): log10 seed-mean training loss and test error beside log10 seed-mean
+  λ_max and trace at the final parameters, over the grid; cells of deceptive sharpness (S) and deceptive
+  flatness (F) framed (rule: :mod:`sciml.diagnose.flags`).
+- ``sharpening`` (Fig. 7): λ_max and training loss along training, one line per seed, one row per cell.
+- ``sharpening_regimes`` (Fig. 12): seed-mean λ_max along training (step / last step) for every probed cell
+  of every study, coloured by the cell's regime.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import seaborn as sns
+import xarray as xr
+
+from sciml.figures.common import plt, save
+from sciml.figures.diagnostic_common import (
+    REGIME_COLOURS,
+    annotate_regimes,
+    axes_of,
+    cell_title,
+    grid_ticks,
+    log10_positive,
+    probed_cells,
+    study_title,
+)
+from sciml.regimes import REGIME_NAMES
+
+MAP_PANELS = (
+    ("train_loss_mean", "log10 training loss", "rocket_r"),
+    ("test_error_mean", "log10 test error", "mako_r"),
+    ("lambda_max_mean", "log10 λ_max (final)", "flare"),
+    ("trace_mean", "log10 Hessian trace (final)", "crest"),
+)
+FLAG_STYLES = (("deceptive_sharpness", "S", "crimson"), ("deceptive_flatness", "F", "royalblue"))
+
+
+def curvature_map(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    (ds,) = datasets
+    difficulty, data_axis = axes_of(ds)
+    grid = ds.transpose(difficulty, data_axis, ...)
+    figure, axes = plt.subplots(2, 2, figsize=(10, 7.5), constrained_layout=True)
+    for ax, (name, label, cmap) in zip(axes.ravel(), MAP_PANELS):
+        image = ax.imshow(log10_positive(grid[name].values), origin="lower", aspect="auto",
+                          cmap=sns.color_palette(cmap, as_cmap=True))
+        plt.colorbar(image, ax=ax, label=label)
+        annotate_regimes(ax, grid)
+        for flag, letter, colour in FLAG_STYLES:
+            for i, j in zip(*np.nonzero(grid[flag].values)):
+                ax.add_patch(plt.Rectangle((j - 0.48, i - 0.48), 0.96, 0.96, fill=False, edgecolor=colour, lw=2.5))
+                ax.text(j + 0.3, i + 0.3, letter, color=colour, fontsize=9, fontweight="bold", ha="center")
+        grid_ticks(ax, grid)
+        ax.set_title(label)
+    figure.suptitle(
+        f"{study_title(ds)}: curvature at the final parameters; S = deceptive sharpness (λ_max ≥ "
+        f"q{ds.attrs['flag_high_quantile']:g}, loss ≤ τ_L), F = deceptive flatness (λ_max ≤ "
+        f"q{ds.attrs['flag_low_quantile']:g}, regime II)", fontsize=9)
+    return save(figure, stem)
+
+
+def _scale(ax, values: np.ndarray) -> None:
+    finite = values[np.isfinite(values)]
+    ax.set_yscale("log" if finite.size and finite.min() > 0 else "symlog")
+
+
+def sharpening(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    (ds,) = datasets
+    cells = probed_cells(ds, "lambda_max")
+    figure, axes = plt.subplots(len(cells), 2, figsize=(9, 2.8 * len(cells)), constrained_layout=True,
+                                squeeze=False)
+    steps = ds["snapshot_step"].values
+    for row, cell in zip(axes, cells):
+        values = ds.sel(cell)
+        for seed in values["seed"].values:
+            for ax, name in zip(row, ("lambda_max", "loss")):
+                ax.plot(steps, values[name].sel(seed=seed).values, marker="o", ms=3, label=f"seed {seed}")
+        for ax, name, label in zip(row, ("lambda_max", "loss"), ("λ_max", "training loss")):
+            _scale(ax, values[name].values)
+            ax.set_xlabel("step")
+            ax.set_ylabel(label)
+            ax.set_title(cell_title(ds, cell), fontsize=9)
+        row[0].legend(fontsize=7)
+    figure.suptitle(f"{study_title(ds)}: sharpening along training, one line per seed")
+    return save(figure, stem)
+
+
+def sharpening_regimes(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    figure, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.6), constrained_layout=True,
+                                squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        steps = ds["snapshot_step"].values
+        progress = steps / max(steps[-1], 1)
+        for cell in probed_cells(ds, "lambda_max"):
+            values = ds.sel(cell)
+            regime = int(values["regime"])
+            mean = values["lambda_max"].mean("seed").values
+            ax.plot(progress, mean, marker="o", ms=3, color=REGIME_COLOURS[regime],
+                    label=f"{REGIME_NAMES[regime]}: " + ", ".join(f"{k}={v:g}" for k, v in cell.items()))
+            _scale(ax, mean)
+        ax.set_xlabel("step / last step")
+        ax.set_ylabel("seed-mean λ_max")
+        ax.set_title(study_title(ds), fontsize=9)
+        ax.legend(fontsize=6)
+    figure.suptitle("Sharpening across regimes (green I, red II, orange III)")
+    return save(figure, stem)
