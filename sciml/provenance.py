@@ -18,7 +18,7 @@ import torch
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 #: modules every training job runs through, whatever the problem, model or strategy
-TRAINING_CORE = ("objective.py", "params.py", "monitor.py", "train.py")
+TRAINING_CORE = ("objective.py", "params.py", "monitor.py", "train.py", "batched/runners.py")
 
 
 def canonical_json(value: Any) -> str:

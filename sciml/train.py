@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from sciml.batched.runners import train_seeds_together
 from sciml.models import build_model
 from sciml.monitor import Diverged, Monitor
 from sciml.params import flatten
@@ -70,5 +71,8 @@ def train_cell(
 ) -> xr.Dataset:
     """Train every seed of the cell described by ``spec`` (see :func:`sciml.plan.cell_spec`)."""
     device = device or default_device()
-    results = [train_seed(spec, data, seed, device) for seed in spec["seeds"]]
-    return cell_dataset(spec["axes"], results, provenance_attrs(spec, device))
+    results = train_seeds_together(spec, data, device)  # None: the seeds cannot be trained together
+    batching = "one by one" if results is None else "together"
+    if results is None:
+        results = [train_seed(spec, data, seed, device) for seed in spec["seeds"]]
+    return cell_dataset(spec["axes"], results, {**provenance_attrs(spec, device), "seed_batching": batching})

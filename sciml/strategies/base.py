@@ -16,6 +16,7 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
     "log_every": 1,  # evaluate loss terms and test error every this many steps
     "snapshots": 5,  # parameter snapshots kept, evenly spaced from init to the last step
     "stop_when_stalled": 5,  # end once the parameters stop changing for this many steps (0: never)
+    "batch_seeds": True,  # train a cell's seeds together where the method and objective allow (sciml/batched)
 }
 
 
