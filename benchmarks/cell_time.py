@@ -2,7 +2,8 @@
 
     python benchmarks/cell_time.py                                  # every reference cell, both modes
     python benchmarks/cell_time.py --cells pinn_convection_nf1000 --steps 5 --threads 1
-    python benchmarks/cell_time.py --n-f 100 300 1000 3000 10000 --steps 3   # growth with N_f (batched)
+    python benchmarks/cell_time.py --n-f 100 300 1000 3000 10000 --steps 3   # growth with N_f
+    python benchmarks/cell_time.py --evaluations --n-f 100 1000 10000   # one loss + gradient, all seeds
 
 A reference cell is a config entry in ``CELLS`` (model, problem, axes, strategy, seeds), trained through
 :func:`sciml.train.train_cell` exactly as a workflow job trains it, with ``batch_seeds`` on and off. Add a
@@ -76,12 +77,41 @@ def measure(name: str, cell: Mapping[str, Any], steps: int | None, batch_seeds: 
             "train_loss": ds["train_loss"].values.ravel().tolist()}
 
 
+def evaluation_times(cell: Mapping[str, Any], device: torch.device, repeats: int = 10) -> dict[str, float]:
+    """CPU milliseconds of one loss and gradient of every seed: one batched evaluation, and the seeds' own
+    objectives one after another (what the sequential path evaluates)."""
+    from sciml.batched.batch import SeedBatch
+    from sciml.batched.runners import seed_model
+
+    spec = cell_spec(cell, None, True)
+    problem = get_problem(spec["problem"])
+    data = cell_data(spec)
+    models = [seed_model(spec, problem.input_dim, problem.output_dim, seed, device) for seed in spec["seeds"]]
+    objectives = [problem.objective(problem.settings(spec["problem_settings"]), spec["axes"], data, m, device)
+                  for m in models]
+    batch = SeedBatch(objectives[0], models)
+
+    def one_by_one():
+        for objective in objectives:
+            torch.autograd.grad(objective.loss()[0], objective.parameters())
+
+    times = {}
+    for mode, evaluate in (("one by one", one_by_one), ("together", lambda: batch.loss_and_grad(batch.theta))):
+        evaluate()
+        start = time.process_time()
+        for _ in range(repeats):
+            evaluate()
+        times[mode] = (time.process_time() - start) / repeats * 1e3
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
     parser.add_argument("--steps", type=int, help="outer steps per cell instead of the cell's own")
     parser.add_argument("--modes", nargs="+", default=["sequential", "batched"], choices=["sequential", "batched"])
     parser.add_argument("--n-f", type=int, nargs="+", help="instead: the first cell at each of these N_f")
+    parser.add_argument("--evaluations", action="store_true", help="time single evaluations instead of cells")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--out", help="write the rows as JSON here")
@@ -97,6 +127,13 @@ def main() -> None:
             cell = copy.deepcopy(base)
             cell["axes"]["n_f"] = n_f
             cells[f"{base_name.rsplit('_nf', 1)[0]}_nf{n_f}"] = cell
+
+    if args.evaluations:
+        print(f"{'cell':32} {'one by one ms':>14} {'together ms':>12}  (CPU time of one loss + gradient, all seeds)")
+        for name, cell in cells.items():
+            times = evaluation_times(cell, device)
+            print(f"{name:32} {times['one by one']:14.1f} {times['together']:12.1f}", flush=True)
+        return
 
     rows = []
     header = f"{'cell':32} {'mode':11} {'steps':>5} {'wall s':>8} {'s/step':>8} {'CPU s/step':>10}"

@@ -27,13 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cell_time import CELLS, cell_data, cell_spec, measure  # noqa: E402
+from cell_time import CELLS, cell_data, cell_spec, measure
 
-from sciml.batched.adam import BatchedAdam  # noqa: E402
-from sciml.batched.batch import SeedBatch  # noqa: E402
-from sciml.batched.lbfgs import BatchedLBFGS  # noqa: E402
-from sciml.batched.runners import seed_model  # noqa: E402
-from sciml.problems import get_problem  # noqa: E402
+from sciml.batched.adam import BatchedAdam
+from sciml.batched.batch import SeedBatch
+from sciml.batched.lbfgs import BatchedLBFGS
+from sciml.batched.runners import seed_model
+from sciml.problems import get_problem
 
 #: (dtype, relative tolerance) of each agreement check
 TOLERANCES = {"loss_f64": 1e-10, "grad_f64": 1e-8, "loss_f32": 1e-4, "grad_f32": 1e-3, "adam_f32": 1e-3,
@@ -95,8 +95,8 @@ def main() -> None:
         sys.exit("gpu_check: CUDA is not available on this machine; run it where a GPU is, or pass --device cpu")
     torch.set_num_threads(1)
     lines = [f"gpu_check {datetime.datetime.now().isoformat(timespec='minutes')} on {platform.node()}",
-             f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else device}; "
-             f"reference: {args.reference}; torch {torch.__version__}"]
+             (f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else device}; "
+              f"reference: {args.reference}; torch {torch.__version__}")]
 
     start = time.perf_counter()
     found = agreement(device, torch.device(args.reference))
