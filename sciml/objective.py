@@ -10,18 +10,24 @@ one raises :class:`Unsupported` (a ``NotImplementedError``) naming its type and 
 * curriculum learning (``difficulty``, ``set_difficulty``, ``reset_difficulty``): train at other values of
   the difficulty axis, on other residual points, then return to the cell's own problem;
 * residual-point perturbation, as in RoPINN (``collocation_points``, ``perturbed_collocation``).
+
+A third serves training the seeds of a cell together (``sciml.batched``): ``batched_residuals`` and
+``batched_test_error`` evaluate the objective for a stack of parameter sets at once, through a stand-in
+model whose inputs and outputs carry a leading copy dimension. An objective without them is trained one seed
+after another.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 
 import torch
 
 CURRICULUM = "curriculum learning (difficulty, set_difficulty, reset_difficulty)"
 PERTURBATION = "residual-point perturbation (collocation_points, perturbed_collocation)"
+SEED_BATCHING = "seed batching (batched_residuals, batched_test_error)"
 
 
 class Unsupported(NotImplementedError):
@@ -83,6 +89,17 @@ class Objective(ABC):
         """Within the context, the residual term is evaluated at ``collocation_points() + offsets``; the
         other terms are unchanged."""
         raise Unsupported(self, PERTURBATION)
+
+    # -- seed batching (optional) ----------------------------------------------------------------------------
+    def batched_residuals(self, model: Callable[[torch.Tensor], torch.Tensor], copies: int) -> dict[str, torch.Tensor]:
+        """:meth:`residuals` of ``copies`` parameter sets at once, each term with a leading dimension of size
+        ``copies``. ``model`` stands in for ``self.model``: it maps inputs of shape (copies, ...) to outputs of
+        shape (copies, ...), copy i computed with the i-th parameter set on inputs[i]."""
+        raise Unsupported(self, SEED_BATCHING)
+
+    def batched_test_error(self, model: Callable[[torch.Tensor], torch.Tensor], copies: int) -> list[float]:
+        """:meth:`test_error` of each of ``copies`` parameter sets, ``model`` as in :meth:`batched_residuals`."""
+        raise Unsupported(self, SEED_BATCHING)
 
 
 def relative_l2(prediction: torch.Tensor, reference: torch.Tensor) -> float:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sciml import naming
+from sciml.batched.runners import batched_code
 from sciml.config import thresholds_for
 from sciml.diagnose.plan import plan_diagnostics
 from sciml.models import ARCHITECTURES
@@ -93,7 +94,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
             strategy_settings = {**config["strategies"][strategy], **study["overrides"].get(strategy, {})}
             code = code_hash(
                 [type(problem), ARCHITECTURES[model_settings["architecture"]], METHODS[strategy_settings["method"]]],
-                extra=TRAINING_CORE,
+                extra=TRAINING_CORE + batched_code(strategy_settings),
             )
             cell_paths = []
             for values in itertools.product(*axes.values()):

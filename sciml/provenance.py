@@ -19,7 +19,7 @@ import torch
 PACKAGE_ROOT = Path(__file__).resolve().parent
 #: modules every training job runs through, whatever the problem, model or strategy (checkpoint.py among them:
 #: a checkpoint's identity holds this hash, so a checkpoint saved by other checkpoint code is never read)
-TRAINING_CORE = ("objective.py", "params.py", "monitor.py", "train.py", "checkpoint.py")
+TRAINING_CORE = ("objective.py", "params.py", "monitor.py", "train.py", "checkpoint.py", "batched/runners.py")
 
 
 def canonical_json(value: Any) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from sciml.batched.runners import train_seeds_together
 from sciml.checkpoint import CellProgress, Checkpointer
 from sciml.models import build_model
 from sciml.monitor import Diverged, Monitor
@@ -79,10 +80,14 @@ def train_cell(
     """Train every seed of the cell described by ``spec`` (see :func:`sciml.plan.cell_spec`), one after
     another; with a ``checkpointer``, save progress as it goes and go on from a saved one (sciml.checkpoint)."""
     device = device or default_device()
+    results = train_seeds_together(spec, data, device)  # None: the seeds cannot be trained together
+    if results is not None:  # no checkpoints on this path yet: an interrupted batched cell starts over
+        return cell_dataset(spec["axes"], results, {**provenance_attrs(spec, device), "seed_batching": "together"})
     progress = CellProgress(checkpointer, device)
     results = []
     for seed in spec["seeds"]:
         result = progress.finished[seed] if seed in progress.finished else train_seed(spec, data, seed, device, progress)
         progress.finish(result)
         results.append(result)
-    return cell_dataset(spec["axes"], results, {**provenance_attrs(spec, device), **progress.provenance()})
+    attrs = {**provenance_attrs(spec, device), **progress.provenance(), "seed_batching": "one by one"}
+    return cell_dataset(spec["axes"], results, attrs)

@@ -110,7 +110,8 @@ def test_nan_in_one_seed_is_a_result(monkeypatch, tmp_path):
         return terms
 
     monkeypatch.setattr(PINNObjective, "residuals", poisoned)
-    strategy = {"method": "adam", "steps": 20, "log_every": 1}
+    strategy = {"method": "adam", "steps": 20, "log_every": 1, "batch_seeds": False}  # the sequential path:
+    # batched seeds (tests/test_batched.py) never call residuals()
     ds = train_cell(cell_spec(5, 100, strategy, seeds=(0, 1)), cell_data(5, 100), torch.device("cpu"))
     status = ds["status"].squeeze().values
     assert status.tolist() == [STATUS_OK, STATUS_DIVERGED]

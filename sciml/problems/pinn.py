@@ -171,27 +171,38 @@ class PINNObjective(Objective):
         self._offsets: torch.Tensor | None = None
 
     def predict(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.model(torch.stack([x, t], dim=-1)).squeeze(-1)
+        return _predict(self.model, x, t)
 
     def residuals(self) -> dict[str, torch.Tensor]:
+        return self._residuals(self.model, copies=None)
+
+    def _residuals(self, model, copies: int | None) -> dict[str, torch.Tensor]:
+        """The terms for ``model``; with ``copies``, for that many parameter sets at once (seed batching)."""
         problem = self.problem
+
+        def leaf(points: torch.Tensor, requires_grad: bool = False) -> torch.Tensor:
+            # Input derivatives of several copies need one input leaf per copy: the gradient of the summed
+            # outputs with respect to shared inputs would add the copies' derivatives up.
+            points = points.detach() if copies is None else points.detach().expand(copies, *points.shape).clone()
+            return points.requires_grad_(requires_grad)
+
         x, t = self.collocation
         if self._offsets is not None:
             x, t = x + self._offsets[:, 0], t + self._offsets[:, 1]
-        x, t = (a.detach().requires_grad_(True) for a in (x, t))
-        terms = {"pde": problem.pde_residual(self.predict(x, t), x, t, self.coefficient, self.settings)}
+        x, t = leaf(x, True), leaf(t, True)
+        terms = {"pde": problem.pde_residual(_predict(model, x, t), x, t, self.coefficient, self.settings)}
 
         x0, t0, u0 = self.initial
-        t0 = t0.detach().requires_grad_(problem.initial_velocity_zero)
-        u_initial = self.predict(x0, t0)
+        x0, t0 = leaf(x0), leaf(t0, problem.initial_velocity_zero)
+        u_initial = _predict(model, x0, t0)
         terms["ic"] = u_initial - u0
         if problem.initial_velocity_zero:
             terms["ic_velocity"] = derivative(u_initial, t0)
 
-        tb = self.boundary_t
-        left = self.predict(torch.full_like(tb, problem.x_range[0]), tb)
-        right = self.predict(torch.full_like(tb, problem.x_range[1]), tb)
-        terms["bc"] = right - left if problem.boundary == "periodic" else torch.cat([left, right])
+        tb = leaf(self.boundary_t)
+        left = _predict(model, torch.full_like(tb, problem.x_range[0]), tb)
+        right = _predict(model, torch.full_like(tb, problem.x_range[1]), tb)
+        terms["bc"] = right - left if problem.boundary == "periodic" else torch.cat([left, right], dim=-1)
         return terms
 
     # -- curriculum learning ------------------------------------------------------------------------------
@@ -239,4 +250,20 @@ class PINNObjective(Objective):
 
     def test_error(self) -> float:
         return relative_l2(self.predict_test(), self.test[2])
+
+    # -- seed batching ----------------------------------------------------------------------------------------
+    def batched_residuals(self, model, copies: int) -> dict[str, torch.Tensor]:
+        return self._residuals(model, copies)
+
+    def batched_test_error(self, model, copies: int) -> list[float]:
+        x, t, reference = self.test
+        with torch.no_grad():
+            x, t = x.expand(copies, *x.shape), t.expand(copies, *t.shape)
+            predictions = _predict(model, x, t).reshape(copies, *reference.shape)
+        return [relative_l2(prediction, reference) for prediction in predictions]
+
+
+def _predict(model, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """u at the points (x, t), of their shape (with a leading copy dimension for a seed-batched model)."""
+    return model(torch.stack([x, t], dim=-1)).squeeze(-1)
 

@@ -38,6 +38,9 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
     "log_every": 1,  # evaluate loss terms and test error every this many steps
     "snapshots": 5,  # parameter snapshots kept, evenly spaced from init to the last step
     "stop_when_stalled": 5,  # end once the parameters stop changing for this many steps (0: never)
+    # train a cell's seeds together where the method and objective allow (sciml/batched): faster on a GPU, about
+    # 1.6x on one CPU thread at N_f = 1,000 but slower at 10,000 (docs/BENCHMARKS.md), and not checkpointed yet
+    "batch_seeds": False,
 }
 
 
