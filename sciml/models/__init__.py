@@ -8,8 +8,9 @@ from typing import Any
 import torch
 
 from sciml.models.mlp import MLP
+from sciml.models.neural_ode import NeuralODE
 
-ARCHITECTURES = {"mlp": MLP}
+ARCHITECTURES = {"mlp": MLP, "neural_ode": NeuralODE}
 
 
 def build_model(settings: Mapping[str, Any], input_dim: int, output_dim: int) -> torch.nn.Module:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from sciml.problems.base import Problem
 from sciml.problems.convection import Convection
+from sciml.problems.pendulum import Pendulum
 from sciml.problems.reaction import Reaction
 from sciml.problems.reaction_diffusion import ReactionDiffusion
 from sciml.problems.wave import Wave
 
-PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (Convection(), Reaction(), Wave(), ReactionDiffusion())}
+PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
+    Convection(), Reaction(), Wave(), ReactionDiffusion(), Pendulum())}
 
 
 def get_problem(name: str) -> Problem:
