@@ -173,6 +173,14 @@ def test_bad_axis_values_are_rejected(axis, value, match):
         PENDULUM.validate_axis_value(axis, value, PENDULUM.settings())
 
 
+@pytest.mark.parametrize(("settings", "match"), [
+    ({"dt": 0.03}, "t_test"), ({"train_initial": [1.7]}, "train_initial"),
+])
+def test_bad_problem_settings_are_rejected(settings, match):
+    with pytest.raises(ValueError, match=match):
+        PENDULUM.validate_axis_value("inv_damping", 1.0, PENDULUM.settings(settings))
+
+
 def test_a_pinn_model_is_rejected_for_the_pendulum():
     config = {"models": {"pinn": {"architecture": "mlp", "hidden": [4]}},
               "strategies": {"adam": {"method": "adam"}},
@@ -235,22 +243,20 @@ def test_tiny_pendulum_study_through_snakemake(workflow):
     studies = [study for study in default["studies"] if study["problem"] == "pendulum"]
     for study in studies:
         study["axes"] = {"inv_damping": [1, 15], "t_train": [2]}
-        study["strategies"] = ["adam", "lbfgs"] if study["model"] == "pinode" else ["adam"]
-        study["overrides"] = {"adam": {"steps": 20, "log_every": 10, "lr_decay": 0.99},
-                              "lbfgs": {"steps": 2, "tolerance_grad": 1.0e-11}}
-        study["overrides"] = {k: v for k, v in study["overrides"].items() if k in study["strategies"]}
+        study["strategies"] = ["adam"]
+        study["overrides"] = {"adam": {"steps": 20, "log_every": 10, "lr_decay": 0.99}}
+        study.pop("baseline", None)
     config["studies"] = studies  # the pendulum only: no PINN jobs
     workflow.write_config(config)
-    workflow.snakemake("figures")
+    workflow.snakemake("figures", timeout=1800)  # ten jobs, ~2-3 s of CPU each (mostly imports)
     results = workflow.workdir / "results"
-    # one trajectory file per 1/b, shared by both models; a cell per model, strategy and grid point
+    # one trajectory file per 1/b, shared by both models; a cell per model and grid point
     assert sorted(p.name for p in (results / "data" / "pendulum" / "trajectory").iterdir()) == [
         "inv_damping=1.nc", "inv_damping=15.nc"]
-    assert len(workflow.files("results/cells/**/*.nc")) == 6
-    for model, strategy in (("node", "adam"), ("pinode", "adam"), ("pinode", "lbfgs")):
-        assert (results / "figures" / "regimes" / f"{model}_pendulum_{strategy}.png").stat().st_size > 10_000
-        ds = xr.load_dataset(results / "regimes" / model / "pendulum" / f"{strategy}.nc")
+    assert len(workflow.files("results/cells/**/*.nc")) == 4
+    for model in ("node", "pinode"):
+        assert (results / "figures" / "regimes" / f"{model}_pendulum_adam.png").stat().st_size > 10_000
+        ds = xr.load_dataset(results / "regimes" / model / "pendulum" / "adam.nc")
         assert ds["regime"].dims == ("inv_damping", "t_train") and ds["regime"].shape == (2, 1)
         assert set(ds["regime"].values.ravel()) <= {1, 2, 3} and int(ds["n_seeds_ok"].min()) == 1
         assert ("loss_physics" in ds) == (model == "pinode")
-    assert (results / "figures" / "comparisons" / "pinode_pendulum_lbfgs_vs_adam.png").exists()

@@ -60,11 +60,11 @@ def trajectory(initial: Sequence[float], b: float, times: np.ndarray, settings: 
     return solution.y.T
 
 
-def steps_of(duration: float, dt: float) -> int:
-    """The number of steps of size dt in ``duration``, which must be a whole number of them."""
+def steps_of(duration: float, dt: float, name: str = "duration") -> int:
+    """The number of steps of size dt in ``duration`` (called ``name`` in errors), a positive whole number."""
     steps = round(duration / dt)
     if steps < 1 or not math.isclose(steps * dt, duration, rel_tol=1e-9, abs_tol=0.0):
-        raise ValueError(f"{duration:g} is not a positive whole multiple of the time step dt = {dt:g}")
+        raise ValueError(f"{name} = {duration:g} is not a positive whole multiple of the time step dt = {dt:g}")
     return steps
 
 
@@ -91,12 +91,15 @@ class Pendulum(Problem):
         return {"trajectory": self.difficulty_axis}
 
     def validate_axis_value(self, axis: str, value: float, settings: Mapping[str, Any]) -> None:
-        steps_of(settings["t_test"], settings["dt"])
-        steps_of(settings["t_train_max"], settings["dt"])
+        steps_of(settings["t_test"], settings["dt"], "t_test")
+        steps_of(settings["t_train_max"], settings["dt"], "t_train_max")
+        for key in ("train_initial", "test_initial"):
+            if len(settings[key]) != 2:
+                raise ValueError(f"setting {key!r} must be a state [theta, omega], got {settings[key]!r}")
         if axis == self.difficulty_axis and not value > 0:
             raise ValueError(f"{axis} (1/b) must be positive, got {value!r}")
         if axis == self.data_axis:
-            steps_of(value, settings["dt"])
+            steps_of(value, settings["dt"], axis)
             if value > settings["t_train_max"]:
                 raise ValueError(f"{axis} = {value:g} exceeds the setting t_train_max = {settings['t_train_max']:g} "
                                  "(the length of the generated training trajectory)")
