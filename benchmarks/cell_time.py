@@ -39,10 +39,10 @@ FIVE_SEEDS = [0, 1, 2, 3, 4]
 
 #: reference cells, keyed by name; each is the config of one workflow cell
 CELLS: dict[str, dict[str, Any]] = {
-    "pinn_convection_nf1000": {"model": "pinn", "model_settings": PINN, "problem": "convection", "axes": {"beta": 30, "n_f": 1000},
-                               "strategy": LBFGS, "seeds": FIVE_SEEDS},
-    "pinn_convection_nf10000": {"model": "pinn", "model_settings": PINN, "problem": "convection", "axes": {"beta": 30, "n_f": 10000},
-                                "strategy": LBFGS, "seeds": FIVE_SEEDS},
+    "pinn_convection_nf1000": {"model": "pinn", "model_settings": PINN, "problem": "convection",
+                               "axes": {"beta": 30, "n_f": 1000}, "strategy": LBFGS, "seeds": FIVE_SEEDS},
+    "pinn_convection_nf10000": {"model": "pinn", "model_settings": PINN, "problem": "convection",
+                                "axes": {"beta": 30, "n_f": 10000}, "strategy": LBFGS, "seeds": FIVE_SEEDS},
 }
 
 

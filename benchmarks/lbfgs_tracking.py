@@ -67,7 +67,10 @@ def main() -> None:
     reference, reference_evals = torch_run(args.steps, threads=1)
     two_threads, _ = torch_run(args.steps, threads=2)
     batched, batched_evals = batched_run(args.steps)
-    relative = lambda a, b: float((a - b).norm() / b.norm())
+
+    def relative(a, b):
+        return float((a - b).norm() / b.norm())
+
     print("step  batched vs torch  torch 2 vs 1 threads  evaluations (batched, torch)")
     for step in range(args.steps):
         print(f"{step + 1:4d}  {relative(batched[step], reference[step]):16.2e}  "

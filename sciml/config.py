@@ -137,6 +137,10 @@ def _validate_study(study: dict, key: str, config: Mapping[str, Any], fail) -> N
     if study["problem"] not in PROBLEMS:
         fail(f"{key}.problem", f"unknown problem {study['problem']!r}; known problems: {sorted(PROBLEMS)}")
     problem = get_problem(study["problem"])
+    architecture = config["models"][study["model"]]["architecture"]
+    if problem.architectures is not None and architecture not in problem.architectures:
+        fail(f"{key}.model", f"problem {problem.name!r} trains architecture(s) {list(problem.architectures)}; "
+             f"model {study['model']!r} is {architecture!r}")
     for name in study["strategies"]:
         if name not in config["strategies"]:
             fail(f"{key}.strategies", f"unknown strategy {name!r}; strategies defined under 'strategies': "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from support import convection_data
 
 from sciml.batched.adam import BatchedAdam
 from sciml.batched.batch import SeedBatch
@@ -32,6 +31,8 @@ from sciml.store import STATUS_DIVERGED, STATUS_OK
 from sciml.strategies import build_strategy
 from sciml.strategies.base import closure_for
 from sciml.train import train_cell
+
+from support import convection_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -105,8 +106,12 @@ def test_batched_loss_gradient_and_test_error_equal_each_seeds_own(problem):
 
 
 def test_cubic_interpolation_finds_the_minimum_of_a_cubic():
-    f = lambda x: (x - 1.0) ** 3 - 3 * (x - 1.0)  # local minimum at x = 2
-    g = lambda x: 3 * (x - 1.0) ** 2 - 3
+    def f(x):
+        return (x - 1.0) ** 3 - 3 * (x - 1.0)  # local minimum at x = 2
+
+    def g(x):
+        return 3 * (x - 1.0) ** 2 - 3
+
     assert cubic_interpolate(1.5, f(1.5), g(1.5), 3.0, f(3.0), g(3.0)) == pytest.approx(2.0, rel=1e-12)
     assert cubic_interpolate(1.5, f(1.5), g(1.5), 3.0, f(3.0), g(3.0), bounds=(2.5, 2.9)) == 2.5
     # x^3 + x has no critical point: the middle of the bounds

@@ -268,8 +268,13 @@ class BatchedLBFGS:
                   for i in range(longest)] for row in rows]
         slots = self._index(slots).reshape(len(rows), longest).T.contiguous()
         ro = self.ro[slots]  # (entries, rows)
-        stps = lambda i: torch.index_select(self.old_stps, 0, slots[i])
-        dirs = lambda i: torch.index_select(self.old_dirs, 0, slots[i])
+
+        def stps(i):
+            return torch.index_select(self.old_stps, 0, slots[i])
+
+        def dirs(i):
+            return torch.index_select(self.old_dirs, 0, slots[i])
+
         al = [None] * longest
         for i in range(longest - 1, -1, -1):
             al[i] = rowdot(stps(i), q) * ro[i]

@@ -49,7 +49,13 @@ def lbfgs_phases(batch: SeedBatch, s: Mapping[str, Any]) -> Phases:
 
 def adam_phases(batch: SeedBatch, s: Mapping[str, Any]) -> Phases:
     adam = BatchedAdam(batch, lr=s["lr"], betas=s["betas"], eps=s["eps"], weight_decay=s["weight_decay"])
-    return [(int(s["steps"]), adam.step)]
+
+    def step(rows: list[int]) -> list[float]:
+        losses = adam.step(rows)
+        adam.lr *= s["lr_decay"]  # as torch's ExponentialLR after each step; every row in the batch is at one step
+        return losses
+
+    return [(int(s["steps"]), step)]
 
 
 def adam_lbfgs_phases(batch: SeedBatch, s: Mapping[str, Any]) -> Phases:

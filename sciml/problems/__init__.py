@@ -5,11 +5,13 @@ from __future__ import annotations
 from sciml.problems.base import Problem
 from sciml.problems.convection import Convection
 from sciml.problems.digits import Digits
+from sciml.problems.pendulum import Pendulum
 from sciml.problems.reaction import Reaction
 from sciml.problems.reaction_diffusion import ReactionDiffusion
 from sciml.problems.wave import Wave
 
-PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (Convection(), Reaction(), Wave(), ReactionDiffusion(), Digits())}
+PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (
+    Convection(), Reaction(), Wave(), ReactionDiffusion(), Pendulum(), Digits())}
 
 
 def get_problem(name: str) -> Problem:

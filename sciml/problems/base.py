@@ -29,6 +29,8 @@ class Problem(ABC):
     #: model input and output sizes
     input_dim: int
     output_dim: int
+    #: the model architectures (config ``architecture`` names) it can train; None: any
+    architectures: tuple[str, ...] | None = None
     #: every setting the problem understands, with its default; configs may override any of them
     defaults: Mapping[str, Any] = {}
 

@@ -60,11 +60,14 @@ class Phase(ABC):
 
 
 class OptimizerPhase(Phase):
-    """Steps of one torch optimizer on ``loss``, a function of the current parameters."""
+    """Steps of one torch optimizer on ``loss``, a function of the current parameters, with an optional
+    learning-rate schedule stepped after every optimizer step."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, loss: Callable[[], torch.Tensor]):
+    def __init__(self, optimizer: torch.optim.Optimizer, loss: Callable[[], torch.Tensor],
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None):
         self.optimizer = optimizer
         self.loss = loss
+        self.scheduler = scheduler
 
     def __call__(self) -> float:
         def closure():
@@ -73,13 +76,21 @@ class OptimizerPhase(Phase):
             value.backward()
             return value
 
-        return self.optimizer.step(closure).item()
+        loss = self.optimizer.step(closure).item()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss
 
     def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict()}
+        state = {"optimizer": self.optimizer.state_dict()}
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
 
 
 class FunctionPhase(Phase):
