@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from sciml.problems.advection_diffusion import AdvectionDiffusion
 from sciml.problems.base import Problem
 from sciml.problems.convection import Convection
+from sciml.problems.darcy import Darcy
+from sciml.problems.poisson import Poisson
 from sciml.problems.reaction import Reaction
 from sciml.problems.reaction_diffusion import ReactionDiffusion
 from sciml.problems.wave import Wave
 
-PROBLEMS: dict[str, Problem] = {problem.name: problem for problem in (Convection(), Reaction(), Wave(), ReactionDiffusion())}
+PROBLEMS: dict[str, Problem] = {
+    problem.name: problem
+    for problem in (Convection(), Reaction(), Wave(), ReactionDiffusion(), Poisson(), AdvectionDiffusion(), Darcy())
+}
 
 
 def get_problem(name: str) -> Problem:

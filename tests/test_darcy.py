@@ -1,0 +1,91 @@
+"""Darcy flow data: the solver converges, the coefficients have the intended spectrum, the sanity check holds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.fft
+
+from sciml.problems import get_problem
+from sciml.problems.darcy_solver import grf_coefficients, grf_on_grid, solve_darcy, threshold
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+#: max of the solution of −Δu = 1 on the unit square, zero on the boundary
+POISSON_MAX = 0.0736713532
+
+
+def manufactured(n: int):
+    """a = 1 + x + y², u = sin πx sin πy and f = −∇·(a∇u) on the n x n nodes."""
+    x = np.linspace(0, 1, n)[:, None]
+    y = np.linspace(0, 1, n)[None, :]
+    a = 1 + x + y**2 + 0 * y
+    sx, sy, cx, cy = np.sin(math.pi * x), np.sin(math.pi * y), np.cos(math.pi * x), np.cos(math.pi * y)
+    u = sx * sy
+    f = 2 * math.pi**2 * a * u - math.pi * (cx * sy + 2 * y * sx * cy)
+    return a, u, f
+
+
+def test_solver_is_second_order_on_a_smooth_manufactured_solution():
+    errors = []
+    for n in (17, 33, 65):
+        a, u, f = manufactured(n)
+        errors.append(np.abs(solve_darcy(a, f) - u).max())
+    assert errors[-1] < 1e-3
+    assert all(3.6 < coarse / fine < 4.4 for coarse, fine in zip(errors, errors[1:]))
+
+
+def test_solver_converges_under_refinement_on_a_thresholded_field():
+    """One field (a function) solved at h = 1/16 ... 1/256; compared at the coarsest nodes."""
+    coefficients = grf_coefficients(np.random.default_rng(1), 32)
+    solutions = {n: solve_darcy(threshold(grf_on_grid(coefficients, n), 3.0, 4.0)) for n in (17, 33, 65, 129, 257)}
+    finest = solutions[257]
+    errors = [np.abs(u[:: (n - 1) // 16, :: (n - 1) // 16] - finest[::16, ::16]).max() / finest.max()
+              for n, u in solutions.items() if n < 257]
+    assert errors[-1] < 0.02
+    assert all(fine < 0.75 * coarse for coarse, fine in zip(errors, errors[1:]))
+
+
+def test_max_u_at_contrast_3_12_is_about_0_012():
+    maxima = []
+    for seed in range(16):
+        field = grf_on_grid(grf_coefficients(np.random.default_rng(seed), 32), 61)
+        maxima.append(solve_darcy(threshold(field, 3.0, 4.0)).max())
+    # between the homogeneous a = 12 and a = 3 solutions, and about 0.012 on average (REFERENCE.md §3)
+    assert POISSON_MAX / 12 < min(maxima) and max(maxima) < POISSON_MAX / 3
+    assert 0.010 < np.mean(maxima) < 0.015
+
+
+def test_random_field_has_the_intended_spectrum():
+    """Coefficients recovered from sampled fields by a DCT-I have variances (π²|k|² + 9)^(−2)."""
+    n, modes, samples = 33, 16, 300
+    rng = np.random.default_rng(0)
+    recovered = []
+    for _ in range(samples):
+        field = grf_on_grid(grf_coefficients(rng, modes), n)
+        recovered.append(scipy.fft.dctn(field, type=1) / (n - 1) ** 2)  # exact for 0 < k1, k2 < n − 1
+    variance = np.var(np.array(recovered)[:, 1:7, 1:7], axis=0)
+    k1, k2 = np.meshgrid(np.arange(1, 7), np.arange(1, 7), indexing="ij")
+    expected = (math.pi**2 * (k1**2 + k2**2) + 9.0) ** -2.0
+    ratio = variance / expected
+    assert 0.7 < ratio.min() and ratio.max() < 1.4  # 300 samples: each variance to about ±8 %
+    assert 0.95 < ratio.mean() < 1.05
+    slope = np.polyfit(np.log(math.pi**2 * (k1**2 + k2**2) + 9.0).ravel(), np.log(variance).ravel(), 1)[0]
+    assert slope == pytest.approx(-2.0, abs=0.1)
+    # zero mean: thresholding at 0 splits the square about evenly
+    assert abs(np.mean([grf_on_grid(grf_coefficients(rng, modes), n) >= 0 for _ in range(50)]) - 0.5) < 0.1
+
+
+def test_darcy_pool_has_two_coefficient_values_and_solves_its_pde():
+    problem = get_problem("darcy")
+    settings = problem.settings({"pool_size": 4, "n_test": 2})
+    pool = problem.generate("pool", settings, 5.0)
+    assert pool.sizes == {"sample": 6, "x": 32, "y": 32}
+    assert set(np.unique(pool["a"].values)) == {3.0, 15.0}
+    u = pool["u"].values
+    assert np.all(u[:, [0, -1], :] == 0) and np.all(u[:, :, [0, -1]] == 0) and u[:, 1:-1, 1:-1].min() > 0
+    np.testing.assert_array_equal(pool["a"].values == 15.0, pool["grf"].values >= 0)
+    channels = problem.input_channels(pool, settings)
+    assert channels.shape == (6, 3, 32, 32) and set(np.unique(channels[:, 0])) == {1.0, 5.0}
