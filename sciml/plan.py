@@ -75,7 +75,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
                     "axis": axis,
                     "value": value,
                     "problem_settings": problem_settings,
-                    "code": code_hash([type(problem)]),
+                    "code": code_hash([type(problem)], extra=problem.code_modules),
                 })
             products[product] = axis
 
@@ -83,7 +83,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
             strategy_settings = {**config["strategies"][strategy], **study["overrides"].get(strategy, {})}
             code = code_hash(
                 [type(problem), ARCHITECTURES[model_settings["architecture"]], METHODS[strategy_settings["method"]]],
-                extra=TRAINING_CORE,
+                extra=TRAINING_CORE + problem.code_modules,
             )
             cell_paths = []
             for values in itertools.product(*axes.values()):

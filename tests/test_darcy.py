@@ -1,4 +1,5 @@
-"""Darcy flow data: the solver converges, the coefficients have the intended spectrum, the sanity check holds."""
+"""Darcy flow: the solver converges, the coefficients have the intended spectrum, the sanity check holds, and
+the PINO physics loss is the solver's own discrete PDE."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import math
 import numpy as np
 import pytest
 import scipy.fft
+import torch
 
 from sciml.problems import get_problem
-from sciml.problems.darcy_solver import grf_coefficients, grf_on_grid, solve_darcy, threshold
+from sciml.problems.darcy import darcy_operator
+from sciml.problems.darcy_solver import darcy_matrix, grf_coefficients, grf_on_grid, solve_darcy, threshold
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -89,3 +92,82 @@ def test_darcy_pool_has_two_coefficient_values_and_solves_its_pde():
     np.testing.assert_array_equal(pool["a"].values == 15.0, pool["grf"].values >= 0)
     channels = problem.input_channels(pool, settings)
     assert channels.shape == (6, 3, 32, 32) and set(np.unique(channels[:, 0])) == {1.0, 5.0}
+
+
+# -- the PINO physics loss ------------------------------------------------------------------------------
+
+def test_physics_operator_is_the_solvers_matrix():
+    """Two independent implementations of D: the torch stencil and the assembled sparse matrix."""
+    rng = np.random.default_rng(2)
+    n = 12
+    a = rng.uniform(1, 5, (n, n))
+    u = np.zeros((n, n))
+    u[1:-1, 1:-1] = rng.standard_normal((n - 2, n - 2))
+    stencil = darcy_operator(torch.as_tensor(u)[None], torch.as_tensor(a)[None])[0].numpy()
+    np.testing.assert_allclose(stencil.ravel(), darcy_matrix(a) @ u[1:-1, 1:-1].ravel(), rtol=1e-12, atol=1e-9)
+
+
+def test_physics_operator_is_second_order_on_an_analytic_field():
+    errors = []
+    for n in (17, 33, 65):
+        a, u, f = manufactured(n)
+        residual = darcy_operator(torch.as_tensor(u)[None], torch.as_tensor(a)[None])[0].numpy() - f[1:-1, 1:-1]
+        errors.append(np.abs(residual).max())
+    assert errors[-1] < 5e-3 * np.abs(f).max()
+    assert all(3.6 < coarse / fine < 4.4 for coarse, fine in zip(errors, errors[1:]))
+
+
+class Lookup(torch.nn.Module):
+    """Returns factor × the stored solutions of the inputs it is given (matched by identity of the batch)."""
+
+    def __init__(self, objective_inputs: dict, factor: float = 1.0):
+        super().__init__()
+        self.solutions, self.factor = objective_inputs, factor
+        self.unused = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+
+    def forward(self, inputs):
+        return self.factor * self.solutions[inputs.shape[0]][:, None] + 0 * self.unused
+
+
+def pino_objective(contrast=4.0, n_train=3, factor=1.0):
+    problem = get_problem("darcy")
+    settings = problem.settings({"pool_size": 3, "n_test": 2, "resolution": 24})
+    pool = problem.generate("pool", settings, contrast)
+    solutions = {n_train: torch.as_tensor(problem.split(pool, "train", n_train)["u"].values),
+                 2: torch.as_tensor(problem.split(pool, "test")["u"].values)}
+    model = Lookup(solutions, factor)
+    objective = problem.objective(settings, {"contrast": contrast, "n_train": n_train}, {"pool": pool}, model,
+                                  torch.device("cpu"))
+    return objective, model
+
+
+def test_pino_loss_vanishes_on_the_solver_data_and_is_relative_l2():
+    objective, model = pino_objective()
+    terms = objective.residuals()
+    assert set(terms) == {"data", "pde"}
+    assert terms["data"].abs().max() == 0 and terms["pde"].abs().max() < 1e-9
+    assert objective.test_error() == 0
+    # twice the solution: relative data error exactly 1, and D(2u) − 1 = 1 at every interior node
+    model.factor = 2.0
+    total, components = objective.loss()
+    assert components["data"].item() == pytest.approx(1.0, rel=1e-12)
+    assert components["pde"].item() == pytest.approx(1.0, rel=1e-9)
+    assert total.item() == pytest.approx(5.0 + 1.0, rel=1e-9)  # 5 x data + pde (the paper's weights)
+    assert objective.test_error() == pytest.approx(1.0, rel=1e-12)
+
+
+def test_pino_curriculum_changes_the_contrast_and_returns_to_the_cell():
+    objective, model = pino_objective(contrast=8.0)
+    cell = (objective.inputs, objective.targets, objective.coefficient)
+    assert objective.difficulty == 8.0
+    objective.set_difficulty(2.0)  # the cell's fields at contrast 2, solved afresh
+    assert set(np.unique(objective.coefficient.numpy())) == {3.0, 6.0}
+    np.testing.assert_array_equal(objective.coefficient.numpy() == 6.0, cell[2].numpy() == 24.0)
+    model.solutions[3] = objective.targets
+    assert objective.residuals()["pde"].abs().max() < 1e-9  # the new targets solve the contrast-2 problem
+    objective.set_difficulty(2.0, resample_seed=1)  # fresh fields
+    assert not torch.equal(objective.coefficient, cell[2] / 4)
+    objective.reset_difficulty()
+    assert objective.difficulty == 8.0
+    for now, then in zip((objective.inputs, objective.targets, objective.coefficient), cell):
+        assert now is then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sciml.plan import Job, Plan
+from sciml.problems import get_problem
 
 WHAT = {
     "regime_map": (
@@ -45,4 +46,7 @@ def caption(job: Job, plan: Plan) -> str:
             f"thresholds: training loss {tau['train_loss']:g}, test error {tau['test_error']:g}; smoothing "
             f"{spec['smoothing_sigma']:g} cells."
         )
+        notes = get_problem(spec["problem"]).axis_notes
+        if notes:
+            lines[-1] += " Axes: " + "; ".join(f"{axis} = {text}" for axis, text in notes.items()) + "."
     return "\n".join(lines)

@@ -7,9 +7,10 @@ from typing import Any
 
 import torch
 
+from sciml.models.fno import FNO, PINO
 from sciml.models.mlp import MLP
 
-ARCHITECTURES = {"mlp": MLP}
+ARCHITECTURES = {"mlp": MLP, "fno": FNO, "pino": PINO}
 
 
 def build_model(settings: Mapping[str, Any], input_dim: int, output_dim: int) -> torch.nn.Module:

@@ -51,6 +51,9 @@ class Darcy(OperatorProblem):
     name = "darcy"
     difficulty_axis = "contrast"
     channels = ("a_over_a_low", "x", "y")
+    code_modules = ("problems/darcy_solver.py",)
+    axis_notes = {"contrast": "coefficient contrast r = a_high / a_low",
+                  "n_train": "training samples (the first n of one pool per contrast)"}
     defaults = {
         **OperatorProblem.common_defaults,
         "pool_size": 256,
