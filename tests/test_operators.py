@@ -280,7 +280,7 @@ def test_fno_and_pino_studies_run_through_snakemake(workflow):
              "axes": {"contrast": [4], "n_train": [4]}},
         ],
     })
-    workflow.snakemake("figures")
+    workflow.snakemake("figures", timeout=1800)  # about a minute on 2 idle cores
     results = workflow.workdir / "results"
     for name in ("fno_poisson_adam", "fno_advection_diffusion_adam", "pino_darcy_lbfgs", "pino_darcy_curriculum"):
         assert (results / "figures" / "regimes" / f"{name}.png").stat().st_size > 10_000
