@@ -171,3 +171,25 @@ def test_pino_curriculum_changes_the_contrast_and_returns_to_the_cell():
     assert objective.difficulty == 8.0
     for now, then in zip((objective.inputs, objective.targets, objective.coefficient), cell):
         assert now is then
+
+
+@pytest.mark.parametrize("strategy", [
+    {"method": "alm", "pretrain_steps": 1, "outer_steps": 2, "hard": ["data"], "soft_weight": 1.0, "max_iter": 3},
+    {"method": "nncg", "adam_steps": 2, "lbfgs_steps": 1, "nncg_steps": 2, "rank": 3, "cg_max_iter": 5,
+     "max_iter": 3},
+    {"method": "curriculum", "stages": 2, "stage_steps": 1, "final_steps": 2, "max_iter": 3},
+])
+def test_pino_trains_with_every_strategy(strategy):
+    from sciml.train import train_cell
+
+    settings = {"resolution": 12, "pool_size": 3, "n_test": 2}
+    problem = get_problem("darcy")
+    pool = problem.generate("pool", problem.settings(settings), 4.0)
+    spec = {"model": "pino", "problem": "darcy", "problem_settings": settings, "strategy": strategy["method"],
+            "model_settings": {"architecture": "pino", "width": 4, "modes": 3, "layers": 2, "dtype": "float64"},
+            "strategy_settings": {**strategy, "snapshots": 2}, "axes": {"contrast": 4.0, "n_train": 3}, "seeds": [0]}
+    ds = train_cell(spec, {"pool": pool}, torch.device("cpu"))
+    assert int(ds["status"].item()) == 0
+    history = ds["history_train_loss"].values.ravel()
+    assert np.isfinite(history).all() and history[-1] < history[0]
+    assert float(ds["loss_data"].item()) > 0 and float(ds["loss_pde"].item()) > 0

@@ -33,7 +33,9 @@ class SpectralConv2d(nn.Module):
             raise ValueError(f"spectral convolution with {m} modes needs a grid of at least {2 * m} x {2 * m - 2} "
                              f"points, got {nx} x {ny}")
         x_hat = torch.fft.rfft2(x, dim=(1, 2))
-        weight = torch.view_as_complex(self.weight)
+        # torch.complex, not view_as_complex: the view's double backward (Hessian-vector products) fails on
+        # slices whose storage offset is odd
+        weight = torch.complex(self.weight[..., 0], self.weight[..., 1])
         out = torch.zeros(batch, nx, ny // 2 + 1, weight.shape[-1], dtype=x_hat.dtype, device=x.device)
         out[:, :m, :m] = torch.einsum("bxyi,xyio->bxyo", x_hat[:, :m, :m], weight[0])
         out[:, -m:, :m] = torch.einsum("bxyi,xyio->bxyo", x_hat[:, -m:, :m], weight[1])
