@@ -86,7 +86,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
                     "axis": axis,
                     "value": value,
                     "problem_settings": problem_settings,
-                    "code": code_hash([type(problem)]),
+                    "code": code_hash([type(problem)], extra=problem.code_modules),
                 })
             products[product] = axis
 
@@ -94,7 +94,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
             strategy_settings = {**config["strategies"][strategy], **study["overrides"].get(strategy, {})}
             code = code_hash(
                 [type(problem), ARCHITECTURES[model_settings["architecture"]], METHODS[strategy_settings["method"]]],
-                extra=TRAINING_CORE + batched_code(strategy_settings),
+                extra=TRAINING_CORE + problem.code_modules + batched_code(strategy_settings),
             )
             cell_paths = []
             for values in itertools.product(*axes.values()):

@@ -144,7 +144,9 @@ def test_reruns_stay_local(workflow):
     adam.write_text(adam.read_text() + "\n# a comment only\n")
     assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
     source = adam.read_text()
-    adam.write_text(source.replace('"weight_decay": 0.0}', '"weight_decay": 0.0, "amsgrad": False}'))
+    changed = source.replace('"weight_decay": 0.0,', '"weight_decay": 0.0,\n        "amsgrad": False,')
+    assert changed != source
+    adam.write_text(changed)
     before = workflow.files("results/**/*.nc")
     workflow.snakemake("figures")
     after = workflow.files("results/**/*.nc")

@@ -31,6 +31,7 @@ from sciml.problems import get_problem
 from sciml.store import STATUS_DIVERGED, STATUS_OK, SeedResult
 from sciml.strategies import build_strategy
 from sciml.strategies.adam_lbfgs import LINE_SEARCHES
+from sciml.strategies.base import Strategy
 
 #: one step of the given rows, returning each row's loss as its optimizer saw it
 BatchStep = Callable[[list[int]], list[float]]
@@ -72,11 +73,17 @@ PHASES: dict[str, Callable[[SeedBatch, Mapping[str, Any]], Phases]] = {
 BATCHED_CODE = ("batched/stacked.py", "batched/batch.py", "batched/lbfgs.py", "batched/adam.py")
 
 
+def batchable(strategy: Strategy) -> bool:
+    """Whether the strategy's seeds train together: batching on, a batched form of the method, and no
+    learning-rate schedule beyond the exponential decay the batched Adam has."""
+    return (strategy.method in PHASES and strategy.settings["batch_seeds"]
+            and strategy.settings.get("schedule", "constant") == "constant")
+
+
 def batched_code(strategy_settings: Mapping[str, Any]) -> tuple[str, ...]:
     """The package files (relative paths) that train a cell with these strategy settings, beyond the
     sequential path's: empty when its seeds are trained one after another."""
-    strategy = build_strategy(strategy_settings)
-    return BATCHED_CODE if strategy.method in PHASES and strategy.settings["batch_seeds"] else ()
+    return BATCHED_CODE if batchable(build_strategy(strategy_settings)) else ()
 
 
 def supports_seed_batching(objective: Objective) -> bool:
@@ -142,7 +149,7 @@ def train_seeds_together(
 ) -> list[SeedResult] | None:
     """Every seed of the cell trained as one batch, or None when the cell cannot be trained that way."""
     strategy = build_strategy(spec["strategy_settings"])
-    if strategy.method not in PHASES or not strategy.settings["batch_seeds"]:
+    if not batchable(strategy):
         return None
     problem = get_problem(spec["problem"])
     settings = problem.settings(spec["problem_settings"])

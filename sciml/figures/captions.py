@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sciml.plan import Job, Plan
+from sciml.problems import get_problem
 
 WHAT = {
     "regime_map": (
@@ -136,7 +137,11 @@ def caption(job: Job, plan: Plan) -> str:
                          + (f"; flag quantiles {spec['flags']['low_quantile']:g} and {spec['flags']['high_quantile']:g}"
                             if spec["kind"] == "curvature" else "") + ".")
             continue
-        lines.append(f"* ``{path}``: {_regime_settings(plan.regimes[path].spec)}")
+        spec = plan.regimes[path].spec
+        lines.append(f"* ``{path}``: {_regime_settings(spec)}")
+        notes = get_problem(spec["problem"]).axis_notes
+        if notes:
+            lines[-1] += " Axes: " + "; ".join(f"{axis} = {text}" for axis, text in notes.items()) + "."
     return "\n".join(lines)
 
 

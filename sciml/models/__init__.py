@@ -7,11 +7,12 @@ from typing import Any
 
 import torch
 
+from sciml.models.fno import FNO, PINO
 from sciml.models.mlp import MLP
 from sciml.models.neural_ode import NeuralODE
 from sciml.models.resnet import ResNet
 
-ARCHITECTURES = {"mlp": MLP, "resnet": ResNet, "neural_ode": NeuralODE}
+ARCHITECTURES = {"mlp": MLP, "resnet": ResNet, "neural_ode": NeuralODE, "fno": FNO, "pino": PINO}
 
 
 def build_model(settings: Mapping[str, Any], input_dim: int, output_dim: int) -> torch.nn.Module:

@@ -33,6 +33,11 @@ class Problem(ABC):
     architectures: tuple[str, ...] | None = None
     #: every setting the problem understands, with its default; configs may override any of them
     defaults: Mapping[str, Any] = {}
+    #: package modules (relative to sciml/) its data or objective use beyond its class hierarchy: part of
+    #: the code hash of its jobs, so a change to a shared solver reruns them
+    code_modules: tuple[str, ...] = ()
+    #: what an axis value means where it is not the plain coefficient (figure captions say it)
+    axis_notes: Mapping[str, str] = {}
 
     def settings(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return merge_settings(f"problem {self.name!r}", self.defaults, overrides or {})
