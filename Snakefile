@@ -1,14 +1,14 @@
 """sciml-regimes: generated data -> one training job per grid cell -> regime datasets -> figures.
 
 Run `snakemake --cores 8 figures` for the default study (config/config.yaml); `--configfile FILE` merges
-another study over it (its `studies` list replaces the default one). All logic lives in the `sciml`
+another study over it (its `studies` list replaces the default one, and its `diagnostics` the default's). All logic lives in the `sciml`
 package; the rules only call `python -m sciml VERB` with the spec the plan computed for each job.
 """
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from sciml.config import ConfigError, validate
+from sciml.config import ConfigError, merge_config_files, validate
 from sciml.plan import build_plan
 
 min_version("8.0")
@@ -18,6 +18,8 @@ configfile: "config/config.yaml"
 
 
 try:
+    # Snakemake merged the files key by key; diagnostics follow the file that set the studies (merge_configs)
+    config["diagnostics"] = merge_config_files(workflow.configfiles).get("diagnostics", {})
     PLAN = build_plan(validate(config, source=" + ".join(map(str, workflow.configfiles)) or "config"))
 except ConfigError as error:
     raise WorkflowError(str(error)) from None

@@ -1,7 +1,9 @@
-"""Cost of one grid cell of a configured study: wall time and peak memory of one seed per strategy.
+"""Cost of one seed at any cell of a configured study: wall time and peak memory per strategy.
 
-Each strategy runs in a fresh process (one torch thread, as the workflow's training jobs), so the peak
-resident memory is that strategy's alone. Prints one JSON line per strategy.
+Unlike benchmarks/cell_wall_time.py (whole workflow jobs of cells on the grid), the cell may lie off the grid
+(e.g. N_f = 25,000) and strategy settings may be overridden, so single costs can be probed cheaply. Each
+strategy runs in a fresh process (one torch thread, as the workflow's training jobs), so the peak resident
+memory is that strategy's alone. Prints one JSON line per strategy.
 
     python benchmarks/cell_cost.py --problem convection --cell beta=20 n_f=1000
     python benchmarks/cell_cost.py --problem convection --cell beta=30 n_f=25000 --strategies lbfgs --set steps=3

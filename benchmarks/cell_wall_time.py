@@ -26,7 +26,7 @@ import xarray as xr
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sciml.config import load_config_file, merge_configs, validate  # noqa: E402
+from sciml.config import merge_config_files, validate  # noqa: E402
 from sciml.naming import canonical_number, cell_path  # noqa: E402
 from sciml.plan import build_plan  # noqa: E402
 
@@ -52,10 +52,7 @@ def main() -> None:
     args = parser.parse_args()
 
     files = args.configfile or [str(REPO / "config" / "config.yaml")]
-    config = {}
-    for path in files:
-        merge_configs(config, load_config_file(path))
-    config = validate(config, source=", ".join(files))
+    config = validate(merge_config_files(files), source=", ".join(files))
     (study,) = [s for s in config["studies"] if (s["model"], s["problem"]) == (args.model, args.problem)]
     plan = build_plan(config)
     env = {**os.environ, "PYTHONPATH": str(REPO)}

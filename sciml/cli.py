@@ -179,13 +179,10 @@ def cmd_retrain(args) -> None:
 
 
 def cmd_check(args) -> None:
-    from sciml.config import load_config_file, merge_configs, validate
+    from sciml.config import merge_config_files, validate
     from sciml.plan import build_plan
 
-    config = {}
-    for path in args.configfiles:
-        merge_configs(config, load_config_file(path))
-    plan = build_plan(validate(config, source=", ".join(args.configfiles)))
+    plan = build_plan(validate(merge_config_files(args.configfiles), source=", ".join(args.configfiles)))
     print(f"{len(plan.data)} data jobs, {len(plan.cells)} training cells, {len(plan.regimes)} regime datasets, "
           f"{len(plan.comparisons)} comparisons, {len(plan.analyses)} analyses, {len(plan.diagnostics)} diagnostic jobs, "
           f"{len(plan.figures)} figures")

@@ -50,13 +50,27 @@ def load_config_file(path: str | Path) -> dict:
 
 
 def merge_configs(base: dict, update: Mapping[str, Any]) -> dict:
-    """Merge ``update`` into ``base`` as Snakemake merges config files: mappings key by key, all else replaced."""
+    """Merge ``update`` into ``base`` as Snakemake merges config files: mappings key by key, all else replaced.
+
+    One exception: an update that brings its own ``studies`` replaces ``diagnostics`` whole (by its own, or by
+    none). Diagnostics select cells of the studies, so the default study's selections must not outlive them.
+    """
+    if "studies" in update:
+        base["diagnostics"] = {}
     for key, value in update.items():
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
             merge_configs(base[key], value)
         else:
             base[key] = copy.deepcopy(value)
     return base
+
+
+def merge_config_files(paths: Sequence[str | Path]) -> dict:
+    """The configuration of several files, later ones merged over earlier ones (:func:`merge_configs`)."""
+    config: dict = {}
+    for path in paths:
+        merge_configs(config, load_config_file(path))
+    return config
 
 
 def _key(path: Sequence[Any]) -> str:

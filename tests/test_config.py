@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from sciml.config import ConfigError, load_config_file, merge_configs, validate
+from sciml.config import ConfigError, load_config_file, merge_config_files, merge_configs, validate
 from sciml.plan import build_plan
 
 from conftest import REPO
@@ -136,4 +136,21 @@ def test_unreadable_file_is_named(tmp_path):
 def test_merge_replaces_lists_and_merges_mappings():
     base = {"a": {"x": 1, "y": 2}, "studies": [1, 2]}
     merge_configs(base, {"a": {"y": 3}, "studies": [9]})
-    assert base == {"a": {"x": 1, "y": 3}, "studies": [9]}
+    assert base == {"a": {"x": 1, "y": 3}, "studies": [9], "diagnostics": {}}
+
+
+def test_diagnostics_follow_the_file_that_sets_the_studies(tmp_path):
+    """The default study's diagnostics select its own cells: a file with other studies drops them (or brings its
+    own); a file without studies merges into them like any mapping."""
+    default = tmp_path / "default.yaml"
+    default.write_text("studies: [a]\ndiagnostics: {maps: {kind: curvature, select: [a]}, cka: {kind: similarity}}\n")
+    other = tmp_path / "other.yaml"
+    other.write_text("studies: [b]\n")
+    assert merge_config_files([default, other])["diagnostics"] == {}
+    other.write_text("studies: [b]\ndiagnostics: {maps: {select: [b]}}\n")
+    assert merge_config_files([default, other])["diagnostics"] == {"maps": {"select": ["b"]}}
+    other.write_text("diagnostics: {maps: {select: [c]}}\n")
+    assert merge_config_files([default, other])["diagnostics"] == {
+        "maps": {"kind": "curvature", "select": ["c"]}, "cka": {"kind": "similarity"}}
+    smoke = merge_config_files([REPO / "config" / "config.yaml", REPO / "config" / "smoke.yaml"])
+    assert smoke["diagnostics"] == {} and validate(smoke, source="smoke")
