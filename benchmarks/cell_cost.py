@@ -54,11 +54,12 @@ def measure(args: argparse.Namespace, strategy: str) -> dict:
     spec = {"model": study["model"], "model_settings": config["models"][study["model"]], "problem": problem.name,
             "problem_settings": config["problems"].get(problem.name, {}), "strategy": strategy,
             "strategy_settings": settings, "axes": axes, "seeds": [args.seed]}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = train_seed(spec, data, args.seed, torch.device("cpu"))
     return {
         "problem": args.problem, "cell": axes, "strategy": strategy, "seed": args.seed,
-        "wall_s": round(time.perf_counter() - start, 2), "steps_run": int(result.stop_step),
+        "wall_s": round(time.perf_counter() - start, 2), "cpu_s": round(time.process_time() - cpu_start, 2),
+        "steps_run": int(result.stop_step),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "train_loss": result.train_loss, "test_error": result.test_error,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "torch_threads": 1,
