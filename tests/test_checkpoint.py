@@ -32,6 +32,9 @@ CPU = torch.device("cpu")
 STRATEGIES = {
     "lbfgs": ({"method": "lbfgs", "steps": 6, "max_iter": 5}, 3),
     "adam": ({"method": "adam", "steps": 10, "lr": 0.01}, 4),
+    # the schedulers' state (its step count) must come back too: a fresh cosine schedule would restart
+    "adam_cosine": ({"method": "adam", "steps": 10, "lr": 0.01, "schedule": "cosine"}, 4),
+    "adam_lr_decay": ({"method": "adam", "steps": 10, "lr": 0.01, "lr_decay": 0.8}, 4),
     "adam_lbfgs": ({"method": "adam_lbfgs", "adam_steps": 5, "lbfgs_steps": 5, "max_iter": 5}, 7),
     "nncg": ({"method": "nncg", "adam_steps": 3, "lbfgs_steps": 2, "nncg_steps": 4, "rank": 5, "precond_refresh": 2,
               "cg_max_iter": 10, "max_iter": 5}, 7),
