@@ -191,6 +191,7 @@ def assert_cells_close(batched, sequential, rtol):
 @pytest.mark.parametrize("strategy", [
     {"method": "lbfgs", "steps": 2, "max_iter": 10, "snapshots": 3},
     {"method": "adam", "steps": 12, "lr": 1e-2, "log_every": 5},
+    {"method": "adam", "steps": 12, "lr": 1e-2, "log_every": 5, "lr_decay": 0.8},
     {"method": "adam_lbfgs", "adam_steps": 4, "lbfgs_steps": 2, "max_iter": 10},
 ])
 def test_cell_trained_together_equals_one_by_one(strategy):
@@ -256,6 +257,7 @@ def test_only_batched_methods_with_batching_on_train_together():
     assert train_seeds_together(cell_spec({"method": "lbfgs", "steps": 1, "batch_seeds": False}), data, cpu) is None
     assert train_seeds_together(cell_spec({"method": "ropinn", "steps": 1, "batch_seeds": True}), data, cpu) is None
     assert batched_code({"method": "adam", "batch_seeds": True}) == BATCHED_CODE
+    assert batched_code({"method": "adam", "batch_seeds": True, "schedule": "cosine"}) == ()  # no batched form
     assert batched_code({"method": "adam"}) == ()
     assert batched_code({"method": "adam", "batch_seeds": False}) == ()
     assert batched_code({"method": "nncg", "batch_seeds": True}) == ()
