@@ -8,9 +8,10 @@ and diagnostics see only that objective, whatever the model family.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 import xarray as xr
 
@@ -63,3 +64,9 @@ class Problem(ABC):
         device: torch.device,
     ) -> Objective:
         """The training objective of ``model`` at one grid cell."""
+
+
+def tensor_converter(model: torch.nn.Module, device: torch.device) -> Callable[[Any], torch.Tensor]:
+    """Arrays (data products hold float64 NumPy) to tensors of the model's dtype, on ``device``."""
+    dtype = next(model.parameters()).dtype
+    return lambda array: torch.as_tensor(np.asarray(array), dtype=dtype, device=device)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from sciml.problems.base import tensor_converter
 from sciml.problems.darcy_solver import grf_coefficients, grf_on_grid, solve_darcy, threshold
 from sciml.problems.operator import OperatorObjective, OperatorProblem
 
@@ -97,8 +98,7 @@ class PINOObjective(OperatorObjective):
     def __init__(self, problem: Darcy, settings: Mapping[str, Any], contrast: float, model: torch.nn.Module,
                  device: torch.device, train: xr.Dataset, test: xr.Dataset):
         self.problem, self.settings = problem, dict(settings)
-        self.dtype = next(model.parameters()).dtype
-        self.device = device
+        self.as_tensor = tensor_converter(model, device)
         inputs, targets, self.coefficient = self._tensors(train)
         super().__init__(model, (inputs, targets), self._tensors(test)[:2],
                          weights={"data": settings["data_weight"], "pde": settings["pde_weight"]})
@@ -108,7 +108,7 @@ class PINOObjective(OperatorObjective):
 
     def _tensors(self, samples: xr.Dataset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Inputs, solutions and coefficient fields of the samples as tensors of the model's dtype."""
-        as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=self.dtype, device=self.device)  # noqa: E731
+        as_tensor = self.as_tensor
         inputs = self.problem.input_channels(samples, self.settings)
         return as_tensor(inputs), as_tensor(samples["u"].values), as_tensor(samples["a"].values)
 

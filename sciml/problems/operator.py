@@ -28,7 +28,7 @@ import torch
 import xarray as xr
 
 from sciml.objective import Objective
-from sciml.problems.base import Problem
+from sciml.problems.base import Problem, tensor_converter
 
 SPLITS = {"train": 0, "test": 1}
 #: test predictions are made this many samples at a time (bounded memory at paper resolutions)
@@ -132,8 +132,7 @@ class OperatorProblem(Problem):
         model: torch.nn.Module,
         device: torch.device,
     ) -> OperatorObjective:
-        dtype = next(model.parameters()).dtype
-        as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+        as_tensor = tensor_converter(model, device)
         train = self.split(data["pool"], "train", int(axes[self.data_axis]))
         test = self.split(data["pool"], "test")
         return OperatorObjective(

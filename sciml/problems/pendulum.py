@@ -40,7 +40,7 @@ from scipy.integrate import solve_ivp
 
 from sciml.models.neural_ode import NeuralODE
 from sciml.objective import Objective, relative_l2
-from sciml.problems.base import Problem
+from sciml.problems.base import Problem, tensor_converter
 
 COMPONENTS = ("theta", "omega")
 
@@ -138,8 +138,7 @@ class Pendulum(Problem):
         if not isinstance(model, NeuralODE):
             raise TypeError(f"problem {self.name!r} trains a vector field: its model needs architecture "
                             f"'neural_ode', got {type(model).__name__}")
-        dtype = next(model.parameters()).dtype
-        as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+        as_tensor = tensor_converter(model, device)
         n_train = steps_of(axes[self.data_axis], settings["dt"])
         product = data["trajectory"]
         return PendulumObjective(

@@ -16,7 +16,7 @@ import torch
 import xarray as xr
 
 from sciml.objective import Objective, relative_l2
-from sciml.problems.base import Problem
+from sciml.problems.base import Problem, tensor_converter
 
 
 def derivative(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -130,8 +130,7 @@ class PINNProblem(Problem):
         model: torch.nn.Module,
         device: torch.device,
     ) -> PINNObjective:
-        dtype = next(model.parameters()).dtype
-        as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+        as_tensor = tensor_converter(model, device)
         x, t = self.grid(settings)
         reference = data["reference"]
         test_t, test_x = np.meshgrid(reference["t"].values, reference["x"].values, indexing="ij")
