@@ -35,12 +35,17 @@ ALL_PROBLEMS = "all"
 FAMILY_PROBLEM, FAMILY_ACROSS = "problem", "across problems"
 
 
+def _ranked(p_values: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The p-values, an all-NaN array for the adjusted ones, and the indices of the tests (finite p) in
+    ascending order of p: what both corrections start from."""
+    p = np.asarray(p_values, float)
+    tested = np.flatnonzero(np.isfinite(p))
+    return p, np.full(p.shape, np.nan), tested[np.argsort(p[tested], kind="stable")]
+
+
 def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm step-down adjusted p-values (family-wise error); NaN entries are not tests and stay NaN."""
-    p = np.asarray(p_values, float)
-    adjusted = np.full(p.shape, np.nan)
-    tested = np.flatnonzero(np.isfinite(p))
-    order = tested[np.argsort(p[tested], kind="stable")]
+    p, adjusted, order = _ranked(p_values)
     m = order.size
     running = 0.0
     for rank, index in enumerate(order):
@@ -51,10 +56,7 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     """Benjamini–Hochberg step-up adjusted p-values (false discovery rate); NaN entries stay NaN."""
-    p = np.asarray(p_values, float)
-    adjusted = np.full(p.shape, np.nan)
-    tested = np.flatnonzero(np.isfinite(p))
-    order = tested[np.argsort(p[tested], kind="stable")]
+    p, adjusted, order = _ranked(p_values)
     m = order.size
     running = 1.0
     for rank in range(m - 1, -1, -1):
