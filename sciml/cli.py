@@ -231,6 +231,12 @@ def cmd_show(args) -> None:
         print(f"{value:>14g}" + "".join(f"{c:>{width}}" for c in cells))
 
 
+def cmd_costs(args) -> None:
+    from sciml.costs import cost_table, study_costs
+
+    print(cost_table(study_costs(args.results, depth=args.depth)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sciml", description=__doc__.split("\n")[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -317,6 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what the recommended strategy should lower (default: test_error)")
     advice.add_argument("--results", default="results", help="the results folder (default: results)")
     advice.set_defaults(run=cmd_advise)
+
+    costs = verbs.add_parser("costs", help="wall time, CPU time and memory of the study's jobs, from Snakemake's "
+                                           "benchmark files")
+    costs.add_argument("--results", default="results", help="the results folder (default: results)")
+    costs.add_argument("--depth", type=int, default=4,
+                       help="group by this many folders: 4 = per model/problem/strategy (cells) or per "
+                            "diagnostic/model/problem (diagnostics), 1 = cells vs diagnostics (default: 4)")
+    costs.set_defaults(run=cmd_costs)
     return parser
 
 

@@ -68,6 +68,12 @@ def assert_analysis(results, report: str) -> None:
                      "--results", str(results)]) == 0
     assert "(label confidence)" in out.getvalue()
     assert "cell beta=5 n_f=300: regime I" in out.getvalue() and "evidence on pinn / convection" in out.getvalue()
+    # every training job left its Snakemake benchmark file; `sciml costs` sums them per strategy
+    assert len(list((results / "benchmarks" / "cells").rglob("*.tsv"))) == 28
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["costs", "--results", str(results)]) == 0
+    assert "| cells/pinn/convection/lbfgs | 4 |" in out.getvalue() and "| **total** | 28 |" in out.getvalue()
 
 
 COMPARISON = "results/comparisons/pinn/convection/adam_vs_lbfgs.nc"

@@ -15,6 +15,8 @@ rule diagnose:
     threads: config["threads"]
     log:
         f"{RESULTS}/logs/diagnostics/{{diagnostic}}/{{model}}/{{problem}}/{{strategy}}/{{cell}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/diagnostics/{{diagnostic}}/{{model}}/{{problem}}/{{strategy}}/{{cell}}.tsv"
     conda:
         "../../envs/sciml.yaml"
     shell:

@@ -16,6 +16,9 @@ rule train:
     threads: config["threads"]
     log:
         f"{RESULTS}/logs/cells/{{model}}/{{problem}}/{{strategy}}/{{cell}}.log",
+    # wall and CPU seconds and peak memory of every job, summed up by `python -m sciml costs` (docs/BENCHMARKS.md)
+    benchmark:
+        f"{RESULTS}/benchmarks/cells/{{model}}/{{problem}}/{{strategy}}/{{cell}}.tsv"
     conda:
         "../../envs/sciml.yaml"
     shell:
