@@ -40,13 +40,14 @@ def load_study(args: argparse.Namespace) -> tuple[dict, dict]:
 def measure(args: argparse.Namespace, strategy: str) -> dict:
     import torch
 
+    from sciml.config import strategy_settings_for
     from sciml.problems import get_problem
     from sciml.train import train_seed
 
     torch.set_num_threads(1)
     config, study = load_study(args)
     axes = assignments(args.cell)
-    settings = {**config["strategies"][strategy], **study["overrides"].get(strategy, {}), **assignments(args.set)}
+    settings = {**strategy_settings_for(config, study, strategy, axes), **assignments(args.set)}
     problem = get_problem(args.problem)
     problem_settings = problem.settings(config["problems"].get(problem.name, {}))
     data = {product: problem.generate(product, problem_settings, axes[axis])

@@ -182,6 +182,8 @@ def _validate_study(study: dict, key: str, config: Mapping[str, Any], fail) -> N
 
     study.setdefault("seeds", list(config["seeds"]))
     study.setdefault("overrides", {})
+    study["cell_overrides"] = [_validate_cell_override(entry, f"{key}.cell_overrides[{i}]", study, config, fail)
+                               for i, entry in enumerate(study.get("cell_overrides", []))]
     for name in study["strategies"]:
         if name not in study["thresholds"] and "default" not in study["thresholds"]:
             fail(f"{key}.thresholds", f"no regime thresholds for strategy {name!r}: give 'default' or {name!r}")
@@ -190,6 +192,35 @@ def _validate_study(study: dict, key: str, config: Mapping[str, Any], fail) -> N
     for name in study["thresholds"]:
         if name != "default" and name not in study["strategies"]:
             fail(f"{key}.thresholds.{name}", f"not one of this study's strategies {study['strategies']}")
+
+
+def _validate_cell_override(entry: dict, key: str, study: dict, config: Mapping[str, Any], fail) -> dict:
+    """One ``cell_overrides`` entry with its ``where`` values as canonical lists, checked against the grid."""
+    where = {}
+    for axis, values in entry["where"].items():
+        if axis not in study["axes"]:
+            fail(f"{key}.where.{axis}", f"not an axis of this study {list(study['axes'])}")
+        values = [canonical_number(v) for v in (values if isinstance(values, list) else [values])]
+        missing = [v for v in values if v not in study["axes"][axis]]
+        if missing:
+            fail(f"{key}.where.{axis}", f"value(s) {missing} are not on the grid {study['axes'][axis]}")
+        where[axis] = values
+    for name, settings in entry["settings"].items():
+        if name not in study["strategies"]:
+            fail(f"{key}.settings.{name}", f"not one of this study's strategies {study['strategies']}")
+        merged = {**config["strategies"][name], **study["overrides"].get(name, {}), **settings}
+        _check(lambda: build_strategy(merged), f"{key}.settings.{name}", fail)
+    return {"where": where, "settings": entry["settings"]}
+
+
+def strategy_settings_for(config: Mapping[str, Any], study: Mapping[str, Any], strategy: str,
+                          cell_axes: Mapping[str, Any]) -> dict[str, Any]:
+    """A strategy's settings in one cell: the strategy's, then the study's overrides, then matching cell overrides."""
+    settings = {**config["strategies"][strategy], **study["overrides"].get(strategy, {})}
+    for entry in study.get("cell_overrides", []):
+        if all(cell_axes[axis] in values for axis, values in entry["where"].items()):
+            settings.update(entry["settings"].get(strategy, {}))
+    return settings
 
 
 def thresholds_for(study: Mapping[str, Any], strategy: str) -> dict[str, float]:

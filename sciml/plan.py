@@ -14,7 +14,7 @@ from typing import Any
 
 from sciml import naming
 from sciml.batched.runners import batched_code
-from sciml.config import thresholds_for
+from sciml.config import strategy_settings_for, thresholds_for
 from sciml.diagnose.plan import plan_diagnostics
 from sciml.models import ARCHITECTURES
 from sciml.problems import get_problem
@@ -91,14 +91,18 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
             products[product] = axis
 
         for strategy in study["strategies"]:
-            strategy_settings = {**config["strategies"][strategy], **study["overrides"].get(strategy, {})}
-            code = code_hash(
-                [type(problem), ARCHITECTURES[model_settings["architecture"]], METHODS[strategy_settings["method"]]],
-                extra=TRAINING_CORE + problem.code_modules + batched_code(strategy_settings),
-            )
+            codes: dict[tuple, str] = {}  # cells differ in code only where method or batch_seeds differ
             cell_paths = []
             for values in itertools.product(*axes.values()):
                 cell_axes = dict(zip(axes, values))
+                strategy_settings = strategy_settings_for(config, study, strategy, cell_axes)
+                extra = TRAINING_CORE + problem.code_modules + batched_code(strategy_settings)
+                key = (strategy_settings["method"], extra)
+                if key not in codes:
+                    classes = [type(problem), ARCHITECTURES[model_settings["architecture"]],
+                               METHODS[strategy_settings["method"]]]
+                    codes[key] = code_hash(classes, extra=extra)
+                code = codes[key]
                 path = naming.cell_path(results, study["model"], problem.name, strategy, cell_axes)
                 inputs = tuple(
                     naming.data_path(results, problem.name, product, axis, cell_axes[axis])

@@ -90,6 +90,17 @@ CASES = [
     (set_in(STUDY + ["seeds"], [1, 1]), ["studies[0].seeds", "non-unique"]),
     (set_in(STUDY + ["strategies"], []), ["studies[0].strategies", "should be non-empty"]),
     (set_in(["strategies", "sgd"], {"steps": 3}), ["strategies.sgd", "'method' is a required property"]),
+    # per-cell settings: the cells must be on the grid and the settings must build
+    (set_in(STUDY + ["cell_overrides"], [{"where": {"rho": 1}, "settings": {"lbfgs": {"steps": 5}}}]),
+     ["studies[0].cell_overrides[0].where.rho", "not an axis of this study ['beta', 'n_f']"]),
+    (set_in(STUDY + ["cell_overrides"], [{"where": {"beta": [5, 7]}, "settings": {"lbfgs": {"steps": 5}}}]),
+     ["studies[0].cell_overrides[0].where.beta", "value(s) [7] are not on the grid [5, 30]"]),
+    (set_in(STUDY + ["cell_overrides"], [{"where": {"beta": 5}, "settings": {"sgd": {"steps": 5}}}]),
+     ["studies[0].cell_overrides[0].settings.sgd", "not one of this study's strategies"]),
+    (set_in(STUDY + ["cell_overrides"], [{"where": {"beta": 5}, "settings": {"lbfgs": {"steps": -5}}}]),
+     ["studies[0].cell_overrides[0].settings.lbfgs", "'steps' must be a whole number >= 0"]),
+    (set_in(STUDY + ["cell_overrides"], [{"where": {"beta": 5}}]),
+     ["studies[0].cell_overrides[0]", "'settings' is a required property"]),
 ]
 
 
@@ -154,3 +165,27 @@ def test_diagnostics_follow_the_file_that_sets_the_studies(tmp_path):
         "maps": {"kind": "curvature", "select": ["c"]}, "cka": {"kind": "similarity"}}
     smoke = merge_config_files([REPO / "config" / "config.yaml", REPO / "config" / "smoke.yaml"])
     assert smoke["diagnostics"] == {} and validate(smoke, source="smoke")
+
+
+def test_cell_overrides_change_only_the_cells_they_match():
+    config = copy.deepcopy(SMOKE)
+    study = config["studies"][0]
+    study["overrides"] = {"lbfgs": {"steps": 7}}
+    study["cell_overrides"] = [
+        {"where": {"n_f": 100.0}, "settings": {"lbfgs": {"steps": 40}}},
+        {"where": {"beta": [5], "n_f": [100]}, "settings": {"lbfgs": {"max_iter": 5}, "adam": {"lr": 0.01}}},
+    ]
+    plain = build_plan(validate(copy.deepcopy(SMOKE)))
+    plan = build_plan(validate(config))
+    cells = "results/cells/pinn/convection/{}/beta={}__n_f={}.nc"
+
+    def settings(strategy, beta, n_f, of=plan):
+        return of.cells[cells.format(strategy, beta, n_f)].spec["strategy_settings"]
+
+    assert settings("lbfgs", 5, 100)["steps"] == 40 and settings("lbfgs", 5, 100)["max_iter"] == 5
+    assert settings("lbfgs", 30, 100)["steps"] == 40 and settings("lbfgs", 30, 100)["max_iter"] == 20
+    assert settings("lbfgs", 5, 300)["steps"] == 7
+    assert settings("adam", 5, 100)["lr"] == 0.01
+    # an override that matches no strategy of a cell leaves its spec exactly as without it
+    assert settings("adam", 30, 300) == settings("adam", 30, 300, of=plain)
+    assert plan.cells[cells.format("adam", 30, 300)].spec == plain.cells[cells.format("adam", 30, 300)].spec
