@@ -111,3 +111,16 @@ def test_retrain_reproduces_a_cell_from_its_provenance(cells, capsys):
 
     assert main(["retrain", str(cells[2]), "--check"]) == 0
     assert "identical" in capsys.readouterr().out
+
+
+def test_code_hash_follows_the_code_not_its_comments_within_one_process(tmp_path, monkeypatch):
+    import sciml.provenance as provenance
+
+    monkeypatch.setattr(provenance, "PACKAGE_ROOT", tmp_path)
+    module = tmp_path / "module.py"
+    module.write_text("def f(x):\n    return x + 1\n")
+    first = provenance.code_hash([], extra=["module.py"])
+    module.write_text("def f(x):  # the same code\n    return x + 1\n")
+    assert provenance.code_hash([], extra=["module.py"]) == first
+    module.write_text("def f(x):\n    return x + 2\n")
+    assert provenance.code_hash([], extra=["module.py"]) != first
