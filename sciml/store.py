@@ -131,4 +131,10 @@ def combine_cells(paths: Sequence[str | os.PathLike], axes: Sequence[str]) -> xr
             value = ds.attrs.pop(key, "unknown")
             ds[f"cell_{key}"] = xr.DataArray(value).expand_dims({axis: ds[axis].values for axis in axes})
         cells.append(ds)
+    # history dimensions (e.g. `step`) differ where cells train for different lengths (cell_overrides): put every
+    # cell on the union of their values first, or combine_by_coords would concatenate along them as if they
+    # were grid axes
+    for dim in sorted({dim for ds in cells for dim in ds.indexes if dim not in axes and dim != "seed"}):
+        union = np.unique(np.concatenate([ds.indexes[dim].values for ds in cells if dim in ds.indexes]))
+        cells = [ds.reindex({dim: union}) if dim in ds.indexes else ds for ds in cells]
     return xr.combine_by_coords(cells, join="outer", combine_attrs="drop_conflicts", data_vars="all")

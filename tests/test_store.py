@@ -63,6 +63,21 @@ def test_combined_cells_keep_missing_ones_as_nan(cells):
     assert ds["cell_config_hash"].sel(beta=5, n_f=50).item() != ds["cell_config_hash"].sel(beta=5, n_f=80).item()
 
 
+def test_cells_trained_for_different_lengths_combine_on_the_union_of_their_steps(cells, tmp_path):
+    """A cell_overrides entry can give some cells more steps: their histories are longer, the grid the same."""
+    longer = train_cell(cell_spec(30, 80, {**STRATEGY, "steps": 4}, seeds=(0, 1)), cell_data(30, 80),
+                        torch.device("cpu"))
+    path = tmp_path / "beta=30__n_f=80.nc"
+    write_netcdf(longer, path)
+    ds = combine_cells([*cells, path], ["beta", "n_f"])
+    assert ds["train_loss"].dims == ("beta", "n_f", "seed") and ds["train_loss"].shape == (2, 2, 2)
+    assert ds["step"].values.tolist() == longer["step"].values.tolist()
+    short = ds["history_train_loss"].sel(beta=5, n_f=50)
+    assert np.isnan(short.sel(step=4)).all() and np.isfinite(short.sel(step=2)).all()
+    np.testing.assert_array_equal(ds["history_train_loss"].sel(beta=30, n_f=80).values,
+                                  longer["history_train_loss"].isel(beta=0, n_f=0).values)
+
+
 def test_regime_dataset(cells):
     spec = {"model": "pinn", "problem": "convection", "strategy": "lbfgs", "axes": ["beta", "n_f"],
             "thresholds": {"train_loss": 1e9, "test_error": 1e9}, "smoothing_sigma": 0.7}
