@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,7 @@ def _validate_study(study: dict, key: str, config: Mapping[str, Any], fail) -> N
     study.setdefault("overrides", {})
     study["cell_overrides"] = [_validate_cell_override(entry, f"{key}.cell_overrides[{i}]", study, config, fail)
                                for i, entry in enumerate(study.get("cell_overrides", []))]
+    _validate_overlapping_cell_overrides(study, f"{key}.cell_overrides", config, fail)
     for name in study["strategies"]:
         if name not in study["thresholds"] and "default" not in study["thresholds"]:
             fail(f"{key}.thresholds", f"no regime thresholds for strategy {name!r}: give 'default' or {name!r}")
@@ -211,6 +213,20 @@ def _validate_cell_override(entry: dict, key: str, study: dict, config: Mapping[
         merged = {**config["strategies"][name], **study["overrides"].get(name, {}), **settings}
         _check(lambda: build_strategy(merged), f"{key}.settings.{name}", fail)
     return {"where": where, "settings": entry["settings"]}
+
+
+def _validate_overlapping_cell_overrides(study: dict, key: str, config: Mapping[str, Any], fail) -> None:
+    """Settings that are valid entry by entry can clash where entries overlap: check what such a cell will run."""
+    for values in itertools.product(*study["axes"].values()):
+        cell = dict(zip(study["axes"], values))
+        matching = [entry for entry in study["cell_overrides"]
+                    if all(cell[axis] in allowed for axis, allowed in entry["where"].items())]
+        if len(matching) < 2:
+            continue  # an entry alone was checked by _validate_cell_override
+        for name in sorted({name for entry in matching for name in entry["settings"]}):
+            where = ", ".join(f"{axis}={format_number(value)}" for axis, value in cell.items())
+            _check(lambda: build_strategy(strategy_settings_for(config, study, name, cell)),
+                   f"{key} (cell {where}, strategy {name})", fail)
 
 
 def strategy_settings_for(config: Mapping[str, Any], study: Mapping[str, Any], strategy: str,

@@ -101,6 +101,9 @@ CASES = [
      ["studies[0].cell_overrides[0].settings.lbfgs", "'steps' must be a whole number >= 0"]),
     (set_in(STUDY + ["cell_overrides"], [{"where": {"beta": 5}}]),
      ["studies[0].cell_overrides[0]", "'settings' is a required property"]),
+    (set_in(STUDY + ["cell_overrides"], [{"where": {"beta": 5}, "settings": {"adam": {"schedule": "cosine"}}},
+                                         {"where": {"n_f": 100}, "settings": {"adam": {"lr_decay": 0.99}}}]),
+     ["studies[0].cell_overrides (cell beta=5, n_f=100, strategy adam)", "either schedule 'cosine' or an lr_decay"]),
 ]
 
 
