@@ -15,10 +15,6 @@ from pathlib import Path
 
 from sciml.store import ResultFileError
 
-#: Snakemake's benchmark columns that are summed (seconds) or maximised (MB)
-SUMMED = ("s", "cpu_time")
-PEAK = "max_rss"
-
 
 @dataclass
 class Cost:
@@ -28,20 +24,22 @@ class Cost:
     cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
 
-    def add(self, row: dict[str, float]) -> None:
-        self.jobs += 1
-        self.wall_s += row["s"]
-        self.cpu_s += row["cpu_time"]
-        self.peak_rss_mb = max(self.peak_rss_mb, row[PEAK])
+    def add(self, other: Cost) -> None:
+        self.jobs += other.jobs
+        self.wall_s += other.wall_s
+        self.cpu_s += other.cpu_s
+        self.peak_rss_mb = max(self.peak_rss_mb, other.peak_rss_mb)
+
+    def row(self) -> str:
+        return f"| {self.group} | {self.jobs} | {self.wall_s:,.0f} | {self.cpu_s:,.0f} | {self.peak_rss_mb:,.0f} |"
 
 
-def read_benchmark(path: Path) -> dict[str, float]:
-    """The last row of one Snakemake benchmark file (a job run again appends nothing: the file is rewritten)."""
+def read_benchmark(path: Path) -> Cost:
+    """One job's cost: the last row of its Snakemake benchmark file (a job run again rewrites the file)."""
     try:
         with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
-        row = rows[-1]
-        return {key: float(row[key]) for key in (*SUMMED, PEAK)}
+            row = list(csv.DictReader(handle, delimiter="\t"))[-1]
+        return Cost("", jobs=1, wall_s=float(row["s"]), cpu_s=float(row["cpu_time"]), peak_rss_mb=float(row["max_rss"]))
     except (OSError, IndexError, KeyError, ValueError) as error:
         raise ResultFileError(f"{path}: not a Snakemake benchmark file ({error!r})") from error
 
@@ -67,14 +65,8 @@ def study_costs(results: str | Path, depth: int = 4) -> list[Cost]:
 def cost_table(costs: Iterable[Cost]) -> str:
     """A Markdown table of the costs with a total row."""
     costs = list(costs)
+    total = Cost("**total**")
+    for cost in costs:
+        total.add(cost)
     lines = ["| group | jobs | wall s | CPU s | peak RSS MB |", "|---|---:|---:|---:|---:|"]
-    for cost in costs:
-        lines.append(f"| {cost.group} | {cost.jobs} | {cost.wall_s:,.0f} | {cost.cpu_s:,.0f} | {cost.peak_rss_mb:,.0f} |")
-    total = Cost("total")
-    for cost in costs:
-        total.jobs += cost.jobs
-        total.wall_s += cost.wall_s
-        total.cpu_s += cost.cpu_s
-        total.peak_rss_mb = max(total.peak_rss_mb, cost.peak_rss_mb)
-    lines.append(f"| **total** | {total.jobs} | {total.wall_s:,.0f} | {total.cpu_s:,.0f} | {total.peak_rss_mb:,.0f} |")
-    return "\n".join(lines)
+    return "\n".join([*lines, *(cost.row() for cost in costs), total.row()])
