@@ -12,6 +12,7 @@ import torch
 import xarray as xr
 
 from sciml.config import ConfigError, validate
+from sciml.diagnose import alpha
 from sciml.diagnose.combine import combine_diagnostic
 from sciml.diagnose.flags import deceptive_flags
 from sciml.diagnose.rebuild import rebuild
@@ -158,10 +159,10 @@ def test_connectivity_and_similarity_jobs_equal_direct_calls(lbfgs_cell, adam_ce
 
 def test_tail_alpha_job_fits_its_stored_step_lengths(lbfgs_cell):
     cell, data = lbfgs_cell
-    settings = {"seeds": [0], "learning_rates": [1e-3, 1e-2], "steps": 60, "batch_size": 8, "min_tail": 10,
-                "probe_seed": 0}
+    settings = {**alpha.DEFAULTS, "seeds": [0], "learning_rates": [1e-3, 1e-2], "steps": 60, "batch_size": 8,
+                "min_tail": 10}
     out = job("tail_alpha", settings, [cell], data).squeeze(["beta", "n_f"])
-    assert out.attrs["batched"] == 0  # a PINN objective has no minibatches: full-batch steps
+    assert out.attrs["sampling"] == "full batch"  # a PINN objective has no minibatches
     objective = objective_at(cell, data, rebuild(cell, data, CPU).final_params(0))
     with torch.enable_grad():
         gradient = torch.autograd.grad(objective.loss()[0], objective.parameters())
@@ -172,6 +173,55 @@ def test_tail_alpha_job_fits_its_stored_step_lengths(lbfgs_cell):
         direct = tail_alpha(lengths, min_tail=10)
         assert float(out["alpha"].sel(seed=0, learning_rate=lr)) == direct.alpha
         assert float(out["n_tail"].sel(seed=0, learning_rate=lr)) == direct.n_tail
+
+
+def test_tail_alpha_burn_in_drops_the_first_steps_of_the_same_run(lbfgs_cell):
+    cell, data = lbfgs_cell
+    settings = {**alpha.DEFAULTS, "seeds": [0], "learning_rates": [1e-3], "min_tail": 10}
+    whole = job("tail_alpha", {**settings, "steps": 30}, [cell], data)["step_length"].values.reshape(-1)
+    tail = job("tail_alpha", {**settings, "burn_in": 8, "steps": 22}, [cell], data)["step_length"].values.reshape(-1)
+    np.testing.assert_array_equal(tail, whole[8:])  # full-batch SGD is deterministic
+
+
+def test_tail_alpha_adam_first_step_is_lr_times_the_gradient_sign(lbfgs_cell):
+    cell, data = lbfgs_cell
+    settings = {**alpha.DEFAULTS, "seeds": [0], "optimizer": "adam", "learning_rates": [1e-3], "steps": 12,
+                "min_tail": 10}
+    out = job("tail_alpha", settings, [cell], data)
+    assert out.attrs["optimizer"] == "adam"
+    objective = objective_at(cell, data, rebuild(cell, data, CPU).final_params(0))
+    with torch.enable_grad():
+        gradient = torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective.loss()[0], objective.parameters())])
+    # bias-corrected first moments are g and g², so Adam's first update is lr · g / (|g| + eps)
+    expected = 1e-3 * float(torch.linalg.vector_norm(gradient / (gradient.abs() + 1e-8)))
+    assert float(out["step_length"].values.reshape(-1)[0]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_tail_alpha_resampled_residual_points_step_on_fresh_points_and_restore_the_cell(lbfgs_cell):
+    cell, data = lbfgs_cell
+    settings = {**alpha.DEFAULTS, "seeds": [0], "learning_rates": [1e-2], "steps": 15, "min_tail": 10,
+                "resample_points": True}
+    rebuilt = rebuild(cell, data, CPU)
+    own_points = rebuilt.objective.collocation_points().clone()
+    before = [p.detach().clone() for p in rebuilt.objective.parameters()]
+    out = alpha.run(rebuilt, settings, "cell.nc")
+    assert out.attrs["sampling"] == "residual points"
+    # the cell's own residual points, coefficient and parameters are back after the probe
+    torch.testing.assert_close(rebuilt.objective.collocation_points(), own_points, rtol=0, atol=0)
+    assert rebuilt.objective.difficulty == BETA
+    for p, q in zip(rebuilt.objective.parameters(), before):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    # the first step is lr times the gradient at the first fresh draw of as many points
+    objective = objective_at(cell, data, rebuilt.final_params(0))
+    objective.set_difficulty(BETA, resample_seed=alpha.RESAMPLE_STREAM)
+    assert not torch.equal(objective.collocation_points(), own_points)
+    assert objective.collocation_points().shape == own_points.shape
+    with torch.enable_grad():
+        gradient = torch.cat([g.reshape(-1) for g in torch.autograd.grad(objective.loss()[0], objective.parameters())])
+    assert float(out["step_length"].sel(seed=0, learning_rate=1e-2)[0]) == pytest.approx(
+        1e-2 * float(gradient.norm()), rel=1e-6)
+    lengths = out["step_length"].values.reshape(-1)
+    assert float(out["alpha"].values.reshape(-1)[0]) == tail_alpha(lengths, min_tail=10).alpha
 
 
 def test_landscape_connectivity_similarity_and_alpha_figures_draw(lbfgs_cell, adam_cell, tmp_path):
@@ -187,8 +237,8 @@ def test_landscape_connectivity_similarity_and_alpha_figures_draw(lbfgs_cell, ad
         "connectivity": ("connectivity", {"seeds": [], "points": 3, "bezier_steps": 2, "bezier_lr": 1e-3,
                                           "probe_seed": 0}, [cell, other]),
         "cka_map": ("similarity", {"seeds": []}, [cell]),
-        "tail_alpha": ("tail_alpha", {"seeds": [0], "learning_rates": [1e-3], "steps": 40, "batch_size": 8,
-                                      "min_tail": 10, "probe_seed": 0}, [cell]),
+        "tail_alpha": ("tail_alpha", {**alpha.DEFAULTS, "seeds": [0], "learning_rates": [1e-3], "steps": 40,
+                                      "min_tail": 10, "resample_points": True}, [cell]),
     }
     for figure, (kind, settings, cells) in runs.items():
         versus = "adam" if kind == "connectivity" else None
@@ -250,6 +300,8 @@ def diagnostics_config() -> dict:
     (lambda d: d["sharpening"].update(kind="hessian"), ["diagnostics.sharpening.kind", "unknown kind 'hessian'"]),
     (lambda d: d["sharpening"]["settings"].update(snapshots="some"), ["diagnostics.sharpening.settings.snapshots"]),
     (lambda d: d["sharpening"]["settings"].update(lanczos=3), ["diagnostics.sharpening.settings", "lanczos"]),
+    (lambda d: d.update(alpha={"kind": "tail_alpha", "select": d["spectra"]["select"], "settings": {"optimizer": "rmsprop"}}),
+     ["diagnostics.alpha.settings.optimizer", "'rmsprop'", "'sgd'", "'adam'"]),
     (lambda d: d["spectra"]["select"][0]["cells"][0].update(beta=7),
      ["diagnostics.spectra.select[0].cells[0].beta", "7 is not on the study's grid"]),
     (lambda d: d["spectra"]["select"][0].update(strategy="alm"), ["diagnostics.spectra.select[0].strategy", "'alm'"]),

@@ -11,7 +11,7 @@ from sciml.settings import merge_settings
 
 FLAG_DEFAULTS = {"low_quantile": 0.25, "high_quantile": 0.75}
 #: settings whose value must be one of a kind module's declared choices
-CHOICES = {"snapshots": "SNAPSHOT_CHOICES"}
+CHOICES = {"snapshots": "SNAPSHOT_CHOICES", "optimizer": "OPTIMIZER_CHOICES"}
 
 
 def validate_diagnostics(config: dict, fail: Callable[[str, str], None]) -> None:

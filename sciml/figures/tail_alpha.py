@@ -1,6 +1,6 @@
 """The lower-tail exponent α of post-convergence step lengths against the learning rate (paper Fig. 14):
-one line per probed cell of every study in the diagnostic (seed mean, bars: seed range), the CV baseline and
-PINNs side by side."""
+one line per probed cell of every study in the diagnostic (seed median, bars: seed range; the median, as a
+single seed's fit can be far off), the CV baseline and PINNs side by side."""
 
 from __future__ import annotations
 
@@ -20,17 +20,20 @@ def tail_alpha(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list
         rates = ds["learning_rate"].values
         for cell in probed_cells(ds, "step_length"):
             alpha = ds["alpha"].sel(cell)
-            mean = alpha.mean("seed").values
+            middle = alpha.median("seed").values
             low, high = alpha.min("seed").values, alpha.max("seed").values
-            ax.errorbar(rates, mean, yerr=[mean - low, high - mean], marker="o", ms=4, capsize=2,
+            ax.errorbar(rates, middle, yerr=[middle - low, high - middle], marker="o", ms=4, capsize=2,
                         label=cell_title(ds, cell))
         ax.set_xscale("log")
+        ax.set_yscale("log")  # one seed's nearly constant steps give α in the thousands beside others near 5
         ax.set_xlabel("learning rate")
         ax.set_ylabel("α (lower tail of step lengths)")
-        mode = f"minibatch {ds.attrs['batch_size']}" if int(ds.attrs.get("batched", 0)) else "full batch"
-        ax.set_title(f"{study_title(ds)} ({mode})", fontsize=9)
+        sampling = ds.attrs["sampling"]
+        if sampling == "minibatch":
+            sampling = f"minibatch {ds.attrs['batch_size']}"
+        ax.set_title(f"{study_title(ds)} ({ds.attrs['optimizer']}, {sampling})", fontsize=9)
         ax.legend(fontsize=6)
         if not np.isfinite(ds["alpha"].values).any():
             ax.text(0.5, 0.5, "no finite fit", transform=ax.transAxes, ha="center")
-    figure.suptitle("Tail exponent α of post-convergence SGD step lengths vs learning rate")
+    figure.suptitle("Tail exponent α of post-convergence step lengths vs learning rate")
     return save(figure, stem)
