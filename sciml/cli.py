@@ -232,9 +232,12 @@ def cmd_show(args) -> None:
 
 
 def cmd_costs(args) -> None:
-    from sciml.costs import cost_table, study_costs
+    from sciml.costs import cost_table, packed_hours, study_costs
 
     print(cost_table(study_costs(args.results, depth=args.depth)))
+    if args.cores:
+        print()
+        print(packed_hours(args.results, args.cores))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     costs.add_argument("--depth", type=int, default=4,
                        help="group by this many folders: 4 = per model/problem/strategy (cells) or per "
                             "diagnostic/model/problem (diagnostics), 1 = cells vs diagnostics (default: 4)")
+    costs.add_argument("--cores", type=int, default=0,
+                       help="also estimate the study's wall time on this many cores, packing the measured jobs")
     costs.set_defaults(run=cmd_costs)
     return parser
 

@@ -4,12 +4,19 @@ The training and diagnostic rules write one TSV per job under ``<results>/benchm
 ``cpu_time`` and peak ``max_rss`` in MB, sampled by Snakemake while the job runs, so jobs of a few seconds
 read low). Summing them per (model, problem, strategy) or per diagnostic gives the measured cost of a study
 on the machine that ran it: the numbers docs/BENCHMARKS.md quotes for the default study.
+
+:func:`packed_hours` turns the same files into the time the study would take on more cores: each job runs on one
+core (training and diagnostic jobs are single-threaded by default), so packing the measured jobs, longest first,
+onto N cores estimates the wall time of ``snakemake --cores N``. It ignores the order the DAG imposes (data before
+cells, cells before figures); those jobs are short next to training, so the estimate errs by about the longest
+dependent chain of short jobs.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import heapq
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,16 +57,47 @@ def group_of(path: Path, root: Path, depth: int) -> str:
     return "/".join(parts[:depth])
 
 
-def study_costs(results: str | Path, depth: int = 4) -> list[Cost]:
-    """Costs of every benchmarked job under ``<results>/benchmarks``, grouped by their first ``depth`` folders."""
+def job_costs(results: str | Path, depth: int = 4) -> list[Cost]:
+    """Every benchmarked job under ``<results>/benchmarks``, its group its first ``depth`` folders."""
     root = Path(results) / "benchmarks"
     if not root.is_dir():
         raise ResultFileError(f"{root}: no benchmark files (run the workflow first)")
-    costs: dict[str, Cost] = {}
+    jobs = []
     for path in sorted(root.rglob("*.tsv")):
-        group = group_of(path, root, depth)
-        costs.setdefault(group, Cost(group)).add(read_benchmark(path))
+        job = read_benchmark(path)
+        job.group = group_of(path, root, depth)
+        jobs.append(job)
+    return jobs
+
+
+def study_costs(results: str | Path, depth: int = 4) -> list[Cost]:
+    """Costs of every benchmarked job under ``<results>/benchmarks``, grouped by their first ``depth`` folders."""
+    costs: dict[str, Cost] = {}
+    for job in job_costs(results, depth):
+        costs.setdefault(job.group, Cost(job.group)).add(job)
     return list(costs.values())
+
+
+def makespan(durations: Sequence[float], cores: int) -> float:
+    """Finish time of ``durations`` packed onto ``cores`` one-job-at-a-time cores, longest job first, each onto
+    the core free soonest (LPT scheduling: at most 4/3 of the best packing)."""
+    if cores < 1:
+        raise ValueError(f"cores must be at least 1, got {cores}")
+    free_at = [0.0] * cores
+    for duration in sorted(durations, reverse=True):
+        heapq.heappush(free_at, heapq.heappop(free_at) + duration)
+    return max(free_at)
+
+
+def packed_hours(results: str | Path, cores: int) -> str:
+    """One sentence: the study's jobs packed onto ``cores`` cores, by their wall and by their CPU seconds."""
+    jobs = job_costs(results)
+    wall = makespan([job.wall_s for job in jobs], cores) / 3600
+    cpu = makespan([job.cpu_s for job in jobs], cores) / 3600
+    longest = max(jobs, key=lambda job: job.wall_s)
+    return (f"On {cores} cores, the {len(jobs)} benchmarked jobs packed longest first take {wall:.2f} h by their "
+            f"wall times and {cpu:.2f} h by their CPU times (the longest job: {longest.wall_s:,.0f} s, "
+            f"{longest.group}).")
 
 
 def cost_table(costs: Iterable[Cost]) -> str:

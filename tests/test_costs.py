@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sciml.costs import cost_table, study_costs
+from sciml.costs import cost_table, makespan, packed_hours, study_costs
 from sciml.store import ResultFileError
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -39,3 +39,23 @@ def test_a_broken_benchmark_file_is_named(tmp_path):
         study_costs(tmp_path)
     with pytest.raises(ResultFileError, match="no benchmark files"):
         study_costs(tmp_path / "elsewhere")
+
+
+def test_jobs_are_packed_longest_first_onto_the_core_free_soonest():
+    # 3, 3 on the two cores; then 2, 2 make both 5; the last 2 makes one 7 (the best packing is 6: LPT's bound)
+    assert makespan([2, 3, 2, 3, 2], cores=2) == 7
+    assert makespan([5, 1, 1, 1], cores=3) == 5  # never below the longest job
+    assert makespan([1.5] * 8, cores=8) == 1.5
+    assert makespan([], cores=4) == 0
+    with pytest.raises(ValueError, match="cores must be at least 1"):
+        makespan([1.0], cores=0)
+
+
+def test_the_packed_estimate_reads_the_benchmark_files(tmp_path):
+    bench = tmp_path / "benchmarks"
+    for i, (wall, cpu) in enumerate([(3600, 1800), (3600, 1800), (1800, 900)]):
+        write(bench / f"cells/pinn/convection/lbfgs/cell{i}.tsv", wall, 100, cpu)
+    sentence = packed_hours(tmp_path, cores=2)
+    assert "the 3 benchmarked jobs" in sentence
+    assert "take 1.50 h by their wall times and 0.75 h by their CPU times" in sentence
+    assert "longest job: 3,600 s, cells/pinn/convection/lbfgs" in sentence
