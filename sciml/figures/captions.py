@@ -82,11 +82,12 @@ WHAT.update({
         "each cell (1: the seeds agree up to scale and offset), with the regime labels."
     ),
     "tail_alpha": (
-        "Tail exponent α against the learning rate (paper Fig. 14): from each seed's final parameters, plain SGD "
-        "takes further steps at each learning rate (minibatches where the objective supports them, as the CV "
-        "baseline does; full batch for PINNs); α is the maximum-likelihood exponent of a power law fitted to the "
-        "upper tail of the inverse step lengths, x_min by minimum Kolmogorov-Smirnov distance. Points: seed mean; "
-        "bars: seed range; missing points: steps blew up or admitted no fit."
+        "Tail exponent α against the learning rate (paper Fig. 14): from each seed's final parameters, SGD (or "
+        "Adam; the panel title says which) takes further steps at each learning rate after an unrecorded burn-in, "
+        "each step on a fresh sample where the objective allows it (minibatches for the CV baseline, a new draw of "
+        "residual points for PINNs; else full batch); α is the maximum-likelihood exponent of a power law fitted to "
+        "the upper tail of the inverse step lengths, x_min by minimum Kolmogorov-Smirnov distance. Points: seed "
+        "median (log axis); bars: seed range; missing points: steps blew up or admitted no fit."
     ),
 })
 
