@@ -232,12 +232,13 @@ def cmd_show(args) -> None:
 
 
 def cmd_costs(args) -> None:
-    from sciml.costs import cost_table, packed_hours, study_costs
+    from sciml.costs import cost_table, grouped, job_costs, packed_hours
 
-    print(cost_table(study_costs(args.results, depth=args.depth)))
+    jobs = job_costs(args.results, depth=args.depth)  # the benchmark files are read once for both outputs
+    print(cost_table(grouped(jobs)))
     if args.cores:
         print()
-        print(packed_hours(args.results, args.cores))
+        print(packed_hours(jobs, args.cores))
 
 
 def build_parser() -> argparse.ArgumentParser:

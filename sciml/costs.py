@@ -41,12 +41,12 @@ class Cost:
         return f"| {self.group} | {self.jobs} | {self.wall_s:,.0f} | {self.cpu_s:,.0f} | {self.peak_rss_mb:,.0f} |"
 
 
-def read_benchmark(path: Path) -> Cost:
+def read_benchmark(path: Path, group: str = "") -> Cost:
     """One job's cost: the last row of its Snakemake benchmark file (a job run again rewrites the file)."""
     try:
         with path.open(newline="") as handle:
             row = list(csv.DictReader(handle, delimiter="\t"))[-1]
-        return Cost("", jobs=1, wall_s=float(row["s"]), cpu_s=float(row["cpu_time"]), peak_rss_mb=float(row["max_rss"]))
+        return Cost(group, jobs=1, wall_s=float(row["s"]), cpu_s=float(row["cpu_time"]), peak_rss_mb=float(row["max_rss"]))
     except (OSError, IndexError, KeyError, ValueError) as error:
         raise ResultFileError(f"{path}: not a Snakemake benchmark file ({error!r})") from error
 
@@ -62,20 +62,20 @@ def job_costs(results: str | Path, depth: int = 4) -> list[Cost]:
     root = Path(results) / "benchmarks"
     if not root.is_dir():
         raise ResultFileError(f"{root}: no benchmark files (run the workflow first)")
-    jobs = []
-    for path in sorted(root.rglob("*.tsv")):
-        job = read_benchmark(path)
-        job.group = group_of(path, root, depth)
-        jobs.append(job)
-    return jobs
+    return [read_benchmark(path, group_of(path, root, depth)) for path in sorted(root.rglob("*.tsv"))]
+
+
+def grouped(jobs: Iterable[Cost]) -> list[Cost]:
+    """The jobs' costs summed per group, groups in the order they first appear."""
+    costs: dict[str, Cost] = {}
+    for job in jobs:
+        costs.setdefault(job.group, Cost(job.group)).add(job)
+    return list(costs.values())
 
 
 def study_costs(results: str | Path, depth: int = 4) -> list[Cost]:
     """Costs of every benchmarked job under ``<results>/benchmarks``, grouped by their first ``depth`` folders."""
-    costs: dict[str, Cost] = {}
-    for job in job_costs(results, depth):
-        costs.setdefault(job.group, Cost(job.group)).add(job)
-    return list(costs.values())
+    return grouped(job_costs(results, depth))
 
 
 def makespan(durations: Sequence[float], cores: int) -> float:
@@ -89,9 +89,9 @@ def makespan(durations: Sequence[float], cores: int) -> float:
     return max(free_at)
 
 
-def packed_hours(results: str | Path, cores: int) -> str:
-    """One sentence: the study's jobs packed onto ``cores`` cores, by their wall and by their CPU seconds."""
-    jobs = job_costs(results)
+def packed_hours(jobs: Sequence[Cost], cores: int) -> str:
+    """One sentence: the jobs (:func:`job_costs`) packed onto ``cores`` cores, by their wall and by their CPU
+    seconds."""
     wall = makespan([job.wall_s for job in jobs], cores) / 3600
     cpu = makespan([job.cpu_s for job in jobs], cores) / 3600
     longest = max(jobs, key=lambda job: job.wall_s)

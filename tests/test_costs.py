@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sciml.costs import cost_table, makespan, packed_hours, study_costs
+from sciml.costs import cost_table, job_costs, makespan, packed_hours, study_costs
 from sciml.store import ResultFileError
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -55,7 +55,7 @@ def test_the_packed_estimate_reads_the_benchmark_files(tmp_path):
     bench = tmp_path / "benchmarks"
     for i, (wall, cpu) in enumerate([(3600, 1800), (3600, 1800), (1800, 900)]):
         write(bench / f"cells/pinn/convection/lbfgs/cell{i}.tsv", wall, 100, cpu)
-    sentence = packed_hours(tmp_path, cores=2)
+    sentence = packed_hours(job_costs(tmp_path), cores=2)
     assert "the 3 benchmarked jobs" in sentence
     assert "take 1.50 h by their wall times and 0.75 h by their CPU times" in sentence
     assert "longest job: 3,600 s, cells/pinn/convection/lbfgs" in sentence
