@@ -224,6 +224,27 @@ def test_tail_alpha_resampled_residual_points_step_on_fresh_points_and_restore_t
     assert float(out["alpha"].values.reshape(-1)[0]) == tail_alpha(lengths, min_tail=10).alpha
 
 
+def test_tail_alpha_probe_restores_the_cell_points_when_a_step_fails(lbfgs_cell, monkeypatch):
+    cell, data = lbfgs_cell
+    objective = objective_at(cell, data, rebuild(cell, data, CPU).final_params(0))
+    own_points = objective.collocation_points().clone()
+    loss, calls = objective.loss, []
+
+    def failing_third_loss():
+        calls.append(1)
+        if len(calls) == 3:
+            raise FloatingPointError("injected failure in the third step")
+        return loss()
+
+    monkeypatch.setattr(objective, "loss", failing_third_loss)
+    with pytest.raises(FloatingPointError, match="third step"):
+        alpha.step_lengths(objective, "sgd", 1e-2, 0, 10, "residual points", 0, torch.Generator())
+    assert len(calls) == 3
+    torch.testing.assert_close(objective.collocation_points(), own_points, rtol=0, atol=0)
+    assert objective.difficulty == BETA
+    assert all(p.grad is None for p in objective.parameters())
+
+
 def test_landscape_connectivity_similarity_and_alpha_figures_draw(lbfgs_cell, adam_cell, tmp_path):
     (cell, data), (other, _) = lbfgs_cell, adam_cell
     write_netcdf(cell, tmp_path / "cell.nc")

@@ -342,6 +342,19 @@ def test_x_min_lands_in_the_tail_of_a_mixture():
     assert abs(thinned.alpha - full.alpha) <= 0.5 * full.standard_error
 
 
+def test_quantised_samples_have_no_power_law():
+    """A period-2 oscillation between two step lengths 1 + 2e-7 apart once fitted α ≈ 1e7 with KS distance ½:
+    its tail's spread is float rounding. Fewer than min_tail distinct values in every tail is refused."""
+    oscillation = np.tile([3.76972945e-07, 3.76972873e-07], 500)
+    with pytest.raises(ValueError, match="distinct values"):
+        tail_alpha(oscillation)
+    # a tail of exactly min_tail distinct values, each repeated, is still fitted
+    tied = np.repeat(pareto(3.0, 50, 1.0, np.random.default_rng(15)), 4)
+    assert fit_power_law(tied, min_tail=50).n_tail == tied.size
+    with pytest.raises(ValueError, match="distinct values"):
+        fit_power_law(tied, min_tail=51)
+
+
 def test_tail_alpha_fits_reciprocal_step_lengths():
     steps = 1.0 / pareto(4.0, 5_000, 1.0, np.random.default_rng(12))
     fit = tail_alpha(steps)

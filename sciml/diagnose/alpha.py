@@ -75,24 +75,26 @@ def step_lengths(objective: Objective, optimizer: str, lr: float, burn_in: int, 
     stepper = OPTIMIZER_CHOICES[optimizer](parameters, lr=lr)
     lengths = np.empty(burn_in + steps)
     previous = flatten(parameters).to(torch.float64)
-    for k in range(burn_in + steps):
-        stepper.zero_grad(set_to_none=True)
-        context = nullcontext()
-        if sampling == "minibatch":
-            indices = torch.randint(0, objective.n_samples, (batch_size,), generator=generator)
-            context = objective.minibatch(indices.to(parameters[0].device))
-        elif sampling == "residual points":
-            objective.set_difficulty(objective.difficulty, resample_seed=RESAMPLE_STREAM + k)
-        with context, torch.enable_grad():  # PINN losses differentiate w.r.t. their inputs
-            objective.loss()[0].backward()
-        stepper.step()
-        current = flatten(parameters).to(torch.float64)
-        lengths[k] = float(torch.linalg.vector_norm(current - previous))
-        previous = current
-    for p in parameters:
-        p.grad = None
-    if sampling == "residual points":
-        objective.reset_difficulty()
+    try:
+        for k in range(burn_in + steps):
+            stepper.zero_grad(set_to_none=True)
+            context = nullcontext()
+            if sampling == "minibatch":
+                indices = torch.randint(0, objective.n_samples, (batch_size,), generator=generator)
+                context = objective.minibatch(indices.to(parameters[0].device))
+            elif sampling == "residual points":
+                objective.set_difficulty(objective.difficulty, resample_seed=RESAMPLE_STREAM + k)
+            with context, torch.enable_grad():  # PINN losses differentiate w.r.t. their inputs
+                objective.loss()[0].backward()
+            stepper.step()
+            current = flatten(parameters).to(torch.float64)
+            lengths[k] = float(torch.linalg.vector_norm(current - previous))
+            previous = current
+    finally:  # the cell's own points come back even when a step fails, for whatever probes the objective next
+        for p in parameters:
+            p.grad = None
+        if sampling == "residual points":
+            objective.reset_difficulty()
     return lengths[burn_in:]
 
 

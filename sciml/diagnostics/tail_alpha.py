@@ -50,7 +50,8 @@ def fit_power_law(samples: np.ndarray, min_tail: int = 50, max_candidates: int |
     """Continuous power law fitted to the upper tail of positive ``samples``, x_min by minimum KS distance.
 
     ``min_tail`` keeps tiny tails out of the search: the KS distance of m points fluctuates like 1/√m, so
-    very short tails can win by chance with an exponent that is mostly noise. ``max_candidates`` bounds the
+    very short tails can win by chance with an exponent that is mostly noise. It counts distinct values, so
+    heavily tied (quantised) samples have no fit rather than a meaningless one. ``max_candidates`` bounds the
     x_min values tried (None: all of them); the cost is O(max_candidates · n).
     """
     x = np.sort(np.asarray(samples, dtype=np.float64).reshape(-1))
@@ -62,9 +63,11 @@ def fit_power_law(samples: np.ndarray, min_tail: int = 50, max_candidates: int |
     logs = np.log(x)
     # Σ_{j ≥ i} ln x_j for every i, so each candidate's likelihood sum costs O(1)
     suffix = np.cumsum(logs[::-1])[::-1]
-    # each distinct value once, at its first index, so the tail holds every point equal to x_min
+    # each distinct value once, at its first index, so the tail holds every point equal to x_min; a tail must
+    # hold min_tail distinct values: a continuous law cannot describe ties, and a tail of a few repeated values
+    # (steps quantised by float32, a period-2 oscillation) has a tiny spread that reads as an enormous α
     starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
-    starts = starts[n - starts >= min_tail]
+    starts = starts[: max(starts.size - min_tail + 1, 0)]
     if max_candidates is not None and starts.size > max_candidates:
         starts = starts[np.unique(np.linspace(0, starts.size - 1, max_candidates).round().astype(np.int64))]
     best: PowerLawFit | None = None
@@ -82,7 +85,8 @@ def fit_power_law(samples: np.ndarray, min_tail: int = 50, max_candidates: int |
             best = PowerLawFit(alpha=float(alpha), standard_error=float((alpha - 1.0) / math.sqrt(m)),
                                x_min=float(x[i]), n_tail=int(m), n=n, ks_distance=float(distance))
     if best is None:
-        raise ValueError("no candidate x_min leaves a tail with spread; the samples are (nearly) constant")
+        raise ValueError(f"no candidate x_min leaves {min_tail} distinct values in the tail; the samples are "
+                         "(nearly) constant or quantised")
     return best
 
 
