@@ -1,7 +1,7 @@
 """Strategy vs baseline over the grid (paper Fig. 4): relative improvement and share of seeds improved.
 
-Improvement panels use a diverging scale centred on zero (blue: the strategy helps); cells where the paired
-test is not significant at the configured level are hatched.
+Improvement panels use a diverging scale from -1 (twice as bad or worse) to 1 (perfect), centred on zero (blue:
+the strategy helps); cells where the paired test is not significant at the configured level are hatched.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ def comparison(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list
             image = ax.imshow(values, origin="lower", aspect="auto", vmin=0, vmax=1,
                               cmap=sns.color_palette("crest", as_cmap=True))
         else:
-            # clip: a strategy that makes things 100x worse would otherwise flatten the whole scale
-            limit = max(0.05, float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0)
-            image = ax.imshow(np.clip(values, -limit, limit), origin="lower", aspect="auto", vmin=-limit,
-                              vmax=limit, cmap=sns.color_palette("vlag_r", as_cmap=True))
+            # 1 - new/baseline of positive metrics is at most 1; a symmetric scale clipped at -1 (2x worse) keeps
+            # a 100x-worse cell from washing out every other colour, and the printed numbers stay exact
+            image = ax.imshow(np.clip(values, -1.0, 1.0), origin="lower", aspect="auto", vmin=-1.0, vmax=1.0,
+                              cmap=sns.color_palette("vlag_r", as_cmap=True))
             not_significant = ~grid[significant].values.astype(bool)
             for i, j in zip(*np.nonzero(not_significant)):
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", linewidth=0,
@@ -45,7 +45,7 @@ def comparison(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list
             for j in range(values.shape[1]):
                 if np.isfinite(values[i, j]):
                     ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7)
-        plt.colorbar(image, ax=ax)
+        plt.colorbar(image, ax=ax, extend="neither" if significant is None else "min")
         ax.set_xticks(range(grid.sizes[data_axis]), tick_labels(grid[data_axis].values), rotation=45)
         ax.set_yticks(range(grid.sizes[difficulty]), tick_labels(grid[difficulty].values))
         ax.set_xlabel(data_axis)
