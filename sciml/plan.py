@@ -70,6 +70,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
     plan = Plan(results=results, checkpoint_every=config["checkpoint_every"])
     figure_code = code_hash([], extra=FIGURE_CODE)
     by_model_strategy: dict[tuple[str, str], list[str]] = {}
+    by_model_problem: dict[tuple[str, str], list[str]] = {}
     for study in config["studies"]:
         problem = get_problem(study["problem"])
         problem_settings = config["problems"].get(problem.name, {})
@@ -135,6 +136,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
             stem = naming.figure_stem(results, "regimes", f"{study['model']}_{problem.name}_{strategy}")
             plan.figures[stem] = Job(stem, {"kind": "regime_map", "code": figure_code}, (regime,))
             by_model_strategy.setdefault((study["model"], strategy), []).append(regime)
+            by_model_problem.setdefault((study["model"], problem.name), []).append(regime)
 
         baseline = study.get("baseline")
         for strategy in study["strategies"] if baseline else ():
@@ -159,6 +161,11 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
         if len(regimes) > 1:
             stem = naming.figure_stem(results, "across_problems", f"{model}_{strategy}")
             plan.figures[stem] = Job(stem, {"kind": "regime_panels", "code": figure_code}, tuple(regimes))
+    # one figure per (model, problem) trained with several strategies: the regimes per strategy side by side
+    for (model, problem_name), regimes in by_model_problem.items():
+        if len(regimes) > 1:
+            stem = naming.figure_stem(results, "across_strategies", f"{model}_{problem_name}")
+            plan.figures[stem] = Job(stem, {"kind": "strategy_panels", "code": figure_code}, tuple(regimes))
     plan_analyses(config, plan)
 
     plan_diagnostics(config, plan)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from sciml.regimes import OVER_TRAINED, UNDER_TRAINED, WELL_TRAINED, label, smoothed_log_map
 
@@ -44,6 +45,22 @@ def test_regimes_across_problems_figure(tmp_path):
 
     datasets = [regime_dataset((3, 4), name) for name in ("convection", "reaction", "wave")]
     paths = regime_panels(datasets, {}, tmp_path / "across")
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_regimes_per_strategy_figure_shares_one_colour_scale_per_metric(tmp_path):
+    from sciml.figures.regime_map import shared_log_limits, strategy_panels
+
+    datasets = [regime_dataset((3, 4)) for _ in range(3)]
+    for ds, strategy, factor in zip(datasets, ("lbfgs", "adam", "nncg"), (1.0, 1e-2, 10.0)):
+        ds.attrs["strategy"] = strategy
+        ds["train_loss_mean"] = ds["train_loss_mean"] * factor
+    datasets[1]["train_loss_mean"][0, 0] = np.nan  # a cell with no finished seed has no colour
+    assert shared_log_limits(datasets, "train_loss_mean") == pytest.approx((np.log10(1e-5 * 1e-2 * 10 ** (4 / 11)),
+                                                                            np.log10(1e-1 * 10.0)))
+    assert shared_log_limits(datasets, "test_error_mean") == pytest.approx((-4.0, 0.0))
+    assert shared_log_limits([datasets[0].where(datasets[0] < 0)], "train_loss_mean") is None
+    paths = strategy_panels(datasets, {}, tmp_path / "strategies")
     assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 10_000 for p in paths)
 
 

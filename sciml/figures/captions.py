@@ -18,6 +18,11 @@ WHAT = {
         "left the log10 seed-mean training loss, right the log10 seed-mean test error, boundaries and labels as "
         "in the single regime maps."
     ),
+    "strategy_panels": (
+        "Regimes per strategy (paper Fig. 3): one model and problem, one column per strategy; top the log10 "
+        "seed-mean training loss, bottom the log10 seed-mean test error, each row on one colour scale; boundaries "
+        "and labels as in the single regime maps, from each strategy's own seeds."
+    ),
     "comparison": (
         "A strategy against the baseline strategy on the same grid, seeds paired. Top: relative improvement "
         "of the seed means, 1 - mean(strategy)/mean(baseline), of the training loss (left) and test error (right); "
