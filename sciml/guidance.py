@@ -9,8 +9,9 @@ every cell in that regime: each pair is log10(baseline / strategy) of one seed w
 * effect: the median pair (``median_log10_ratio``; ``fold_improvement`` = 10**median), the median over cells of
   the cell's relative improvement of the seed means, and the share of pairs the strategy improved;
 * test: a two-sided Wilcoxon signed-rank test of the pooled pairs (pairs from different cells are independent
-  runs), Holm-adjusted within its family. Two families: rows of one problem, and rows pooled over every
-  problem on which the strategy was compared (``problem`` = ``all``);
+  runs), Holm-adjusted within its family. Two families: every per-problem row of the table (all problems,
+  strategies, regimes and metrics together), and every row pooled over the problems on which the strategy was
+  compared (``problem`` = ``all``);
 * cells: the per-cell Wilcoxon p-values of the comparisons, Benjamini–Hochberg-adjusted over every cell of
   every comparison and both metrics; ``cells_better`` / ``cells_worse`` count the cells significant at the
   configured level with the strategy better / worse;

@@ -43,8 +43,9 @@ WHAT = {
         "box pools the paired seeds of the cells in that regime; colour and number: the median fold change "
         "10^median(log10(baseline/strategy)) (above 1 and blue: the strategy lowers the metric); a star: a "
         "two-sided Wilcoxon signed-rank test of the pooled pairs is significant after Holm's correction within "
-        "its family (one problem; or all problems pooled, rows 'all'); a black box: the recommended strategy, "
-        "the significant one with the largest improvement. 'no cells': the baseline puts no cell in that regime."
+        "its family (all per-problem rows together; or all rows pooled over problems, rows 'all'); a black box: "
+        "the recommended strategy, the significant one with the largest improvement. 'no cells': the baseline "
+        "puts no cell in that regime."
     ),
 }
 #: figures drawn from diagnostic jobs (sciml/diagnose), with the paper figure each reproduces
