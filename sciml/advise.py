@@ -154,7 +154,6 @@ def _recommend(table: pd.DataFrame | None, results: str, model: str, problem: st
     else:
         lines.append(f"evidence on {model} / {problem}: none (no strategy was compared with a baseline here)")
     pooled = table[select & (table["family"] == FAMILY_ACROSS) & (table["problem"] == ALL_PROBLEMS)]
-    pooled = pooled[pooled["problems"] != problem]  # pooled over this problem alone adds nothing
     if not len(pooled):
         lines.append("evidence across problems: none")
         return lines

@@ -11,7 +11,7 @@ every cell in that regime: each pair is log10(baseline / strategy) of one seed w
 * test: a two-sided Wilcoxon signed-rank test of the pooled pairs (pairs from different cells are independent
   runs), Holm-adjusted within its family. Two families: every per-problem row of the table (all problems,
   strategies, regimes and metrics together), and every row pooled over the problems on which the strategy was
-  compared (``problem`` = ``all``);
+  compared, when there are at least two (``problem`` = ``all``);
 * cells: the per-cell Wilcoxon p-values of the comparisons, Benjamini–Hochberg-adjusted over every cell of
   every comparison and both metrics; ``cells_better`` / ``cells_worse`` count the cells significant at the
   configured level with the strategy better / worse;
@@ -130,6 +130,8 @@ def guidance(regimes: Sequence[xr.Dataset], comparisons: Sequence[xr.Dataset], s
                          **summarise(study[study["regime"] == regime], significance)})
     for (model, strategy, baseline, metric), pooled in cells.groupby(
             ["model", "strategy", "baseline", "metric"], sort=True):
+        if pooled["problem"].nunique() < 2:  # pooled over one problem: a copy of its rows, one more test to adjust for
+            continue
         problems = " ".join(sorted(pooled["problem"].unique()))
         for regime in REGIME_NAMES.values():
             rows.append({"family": FAMILY_ACROSS, "model": model, "problem": ALL_PROBLEMS, "problems": problems,
