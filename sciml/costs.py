@@ -73,11 +73,6 @@ def grouped(jobs: Iterable[Cost]) -> list[Cost]:
     return list(costs.values())
 
 
-def study_costs(results: str | Path, depth: int = 4) -> list[Cost]:
-    """Costs of every benchmarked job under ``<results>/benchmarks``, grouped by their first ``depth`` folders."""
-    return grouped(job_costs(results, depth))
-
-
 def makespan(durations: Sequence[float], cores: int) -> float:
     """Finish time of ``durations`` packed onto ``cores`` one-job-at-a-time cores, longest job first, each onto
     the core free soonest (LPT scheduling: at most 4/3 of the best packing)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sciml.costs import cost_table, job_costs, makespan, packed_hours, study_costs
+from sciml.costs import cost_table, grouped, job_costs, makespan, packed_hours
 from sciml.store import ResultFileError
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -21,13 +21,13 @@ def test_costs_are_summed_per_group_with_the_peak_memory(tmp_path):
     write(bench / "cells/pinn/convection/lbfgs/beta=50__n_f=100.tsv", 20.0, 500, 18.5)
     write(bench / "cells/pinn/convection/adam/beta=5__n_f=100.tsv", 4.0, 200, 3.5)
     write(bench / "diagnostics/spectra/pinn/convection/lbfgs/beta=5__n_f=100.tsv", 7.0, 900, 6.0)
-    costs = {cost.group: cost for cost in study_costs(tmp_path)}
+    costs = {cost.group: cost for cost in grouped(job_costs(tmp_path))}
     lbfgs = costs["cells/pinn/convection/lbfgs"]
     assert (lbfgs.jobs, lbfgs.wall_s, lbfgs.cpu_s, lbfgs.peak_rss_mb) == (2, 30.5, 27.5, 500)
     assert costs["diagnostics/spectra/pinn/convection"].jobs == 1
-    by_kind = {cost.group: cost for cost in study_costs(tmp_path, depth=1)}
+    by_kind = {cost.group: cost for cost in grouped(job_costs(tmp_path, depth=1))}
     assert by_kind["cells"].jobs == 3 and by_kind["cells"].cpu_s == 31.0
-    table = cost_table(study_costs(tmp_path))
+    table = cost_table(grouped(job_costs(tmp_path)))
     assert table.splitlines()[-1] == "| **total** | 4 | 42 | 37 | 900 |"
 
 
@@ -36,9 +36,9 @@ def test_a_broken_benchmark_file_is_named(tmp_path):
     broken.parent.mkdir(parents=True)
     broken.write_text("not a benchmark\n")
     with pytest.raises(ResultFileError, match="x.tsv: not a Snakemake benchmark file"):
-        study_costs(tmp_path)
+        job_costs(tmp_path)
     with pytest.raises(ResultFileError, match="no benchmark files"):
-        study_costs(tmp_path / "elsewhere")
+        job_costs(tmp_path / "elsewhere")
 
 
 def test_jobs_are_packed_longest_first_onto_the_core_free_soonest():
