@@ -130,11 +130,11 @@ def guidance(regimes: Sequence[xr.Dataset], comparisons: Sequence[xr.Dataset], s
                          **summarise(study[study["regime"] == regime], significance)})
     for (model, strategy, baseline, metric), pooled in cells.groupby(
             ["model", "strategy", "baseline", "metric"], sort=True):
-        if pooled["problem"].nunique() < 2:  # pooled over one problem: a copy of its rows, one more test to adjust for
+        problems = sorted(pooled["problem"].unique())
+        if len(problems) < 2:  # pooled over one problem: a copy of its rows, one more test to adjust for
             continue
-        problems = " ".join(sorted(pooled["problem"].unique()))
         for regime in REGIME_NAMES.values():
-            rows.append({"family": FAMILY_ACROSS, "model": model, "problem": ALL_PROBLEMS, "problems": problems,
+            rows.append({"family": FAMILY_ACROSS, "model": model, "problem": ALL_PROBLEMS, "problems": " ".join(problems),
                          "strategy": strategy, "baseline": baseline, "regime": regime, "metric": metric,
                          **summarise(pooled[pooled["regime"] == regime], significance)})
     table = pd.DataFrame(rows)
