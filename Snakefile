@@ -5,24 +5,35 @@ another study over it (its `studies` list replaces the default one, and its `dia
 package; the rules only call `python -m sciml VERB` with the spec the plan computed for each job.
 """
 
+from pathlib import Path
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from sciml.config import ConfigError, merge_config_files, validate
+from sciml.config import ConfigError, load_study_config, validate
 from sciml.plan import build_plan
 
 min_version("8.0")
 
+# The default study lies beside this file, so the workflow finds it from any working directory.
+DEFAULT_CONFIG = Path(workflow.basedir) / "config" / "config.yaml"
 
-configfile: "config/config.yaml"
+
+configfile: DEFAULT_CONFIG
 
 
 try:
-    # Snakemake merged the files key by key; diagnostics follow the file that set the studies (merge_configs)
-    config["diagnostics"] = merge_config_files(workflow.configfiles).get("diagnostics", {})
-    PLAN = build_plan(validate(config, source=" + ".join(map(str, workflow.configfiles)) or "config"))
+    # One merge rule, shared with `sciml check`: the default, then each --configfile in command-line order, then
+    # --config. Snakemake's own merge cannot drop the default study's diagnostics when a file brings other studies.
+    study, source = load_study_config(DEFAULT_CONFIG, workflow.config_settings.configfiles,
+                                      workflow.config_settings.config, workflow.config_settings.replace_workflow_config)
+    study = validate(study, source=source)
+    PLAN = build_plan(study)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
+# the rules read the validated configuration (defaults filled in), not Snakemake's own merge
+config.clear()
+config.update(study)
 RESULTS = PLAN.results
 
 

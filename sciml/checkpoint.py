@@ -2,11 +2,13 @@
 
 A job may be killed at any moment: ``kill -9``, a node failure, SLURM preemption or its time limit. Its
 checkpoint ``<output>.ckpt`` is written atomically (temporary file, fsync, rename) at the first step
-boundary at least ``every`` seconds after the previous save, and at the next boundary after a SIGTERM, after
-which the job exits with status 143 (SLURM sends SIGTERM before it kills a job that is preempted or out of
-time). The file carries an identity, a hash of the job's spec (which holds the code hash) and of the torch
-version: a checkpoint of another spec or code is ignored with a log line, as is an unreadable one. The job
-deletes it once its output is written.
+boundary at least ``every`` seconds after the previous save, and at the next boundary after a SIGTERM or
+SIGINT, after which the job exits with status 143 or 130 (SLURM sends SIGTERM before it kills a job that is
+preempted or out of time; Ctrl-C sends SIGINT to Snakemake and its jobs). The file carries an identity, a
+hash of the job's spec (which holds the code hash) and of the torch version: a checkpoint of another spec or
+code is ignored with a log line, as is an unreadable one. The job deletes it once its output is written, and
+keeps a hard link to that output (:func:`keep_finished`) so that a rerun Snakemake forces after missing the
+job's end does not train the cell again.
 
 Resumption is exact: everything the remaining steps depend on is saved -- the model, the strategy's state
 (optimizer state, phase, multipliers, preconditioner, generators), the monitor's history and counters and the
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from sciml.atomic import atomic_path
 from sciml.provenance import canonical_json, config_hash, device_description
 from sciml.store import SeedResult
 
@@ -47,7 +50,11 @@ EXIT_PREEMPTED = 128 + signal.SIGTERM
 
 
 class Preempted(Exception):
-    """Training stopped on SIGTERM at a step boundary, after saving its checkpoint."""
+    """Training stopped on SIGTERM (or Ctrl-C's SIGINT) at a step boundary, after saving its checkpoint."""
+
+    def __init__(self, message: str, exit_status: int = EXIT_PREEMPTED):
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 def checkpoint_identity(spec: dict[str, Any]) -> str:
@@ -64,7 +71,8 @@ class Checkpointer:
         self.path = Path(path)
         self.identity = identity
         self.every = every
-        self.stop_requested = False
+        #: the signal that asked this job to stop (0: none yet)
+        self.stop_signal = 0
         self._last_save = time.monotonic()
 
     def load(self, device: torch.device | str = "cpu") -> dict[str, Any] | None:
@@ -86,41 +94,91 @@ class Checkpointer:
 
     def save(self, state: dict[str, Any]) -> None:
         """Write atomically: a kill at any moment leaves the previous checkpoint or the new one, whole."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")  # one writer per job: a fixed name is safe
-        try:
-            with open(temporary, "wb") as file:
-                torch.save({"identity": self.identity, "state": state}, file)
-                file.flush()
-                os.fsync(file.fileno())  # the rename must not reach the disk before the data
-            os.replace(temporary, self.path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        with atomic_path(self.path) as temporary, open(temporary, "wb") as file:
+            torch.save({"identity": self.identity, "state": state}, file)
+            file.flush()
+            os.fsync(file.fileno())  # the rename must not reach the disk before the data
         self._last_save = time.monotonic()
 
     def boundary(self, state: Callable[[], dict[str, Any]]) -> None:
         """Between two steps: save ``state()`` when due or asked to stop; then stop if asked."""
-        if self.stop_requested or time.monotonic() - self._last_save >= self.every:
+        if self.stop_signal or time.monotonic() - self._last_save >= self.every:
             self.save(state())
-        if self.stop_requested:
-            raise Preempted(f"stopped on SIGTERM; progress saved in {self.path}: run the job again to go on")
+        if self.stop_signal:
+            name = signal.Signals(self.stop_signal).name
+            raise Preempted(f"stopped on {name}; progress saved in {self.path}: run the job again to go on",
+                            exit_status=128 + self.stop_signal)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
     @contextmanager
-    def stopping_on_sigterm(self) -> Iterator[None]:
-        """Within the context, SIGTERM asks for a checkpoint and a stop at the next step boundary."""
+    def stopping_on_signals(self) -> Iterator[None]:
+        """Within the context, SIGTERM or SIGINT asks for a checkpoint and a stop at the next step boundary.
+
+        SLURM sends SIGTERM before preempting a job; Ctrl-C sends SIGINT to Snakemake and to every job it runs.
+        A second signal stops at once (KeyboardInterrupt), for a user who will not wait for the boundary.
+        """
 
         def request_stop(signum, frame):
-            self.stop_requested = True
+            if self.stop_signal:
+                raise KeyboardInterrupt
+            self.stop_signal = signum
 
-        previous = signal.signal(signal.SIGTERM, request_stop)
+        previous = {number: signal.signal(number, request_stop) for number in (signal.SIGTERM, signal.SIGINT)}
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+def finished_record(out: str | os.PathLike) -> Path:
+    """Where a training job keeps a hard link to the cell file it wrote: ``.<cell>.nc.done`` beside it."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.done")
+
+
+def keep_finished(out: str | os.PathLike) -> None:
+    """Link the cell file just written to :func:`finished_record`, at no cost in space.
+
+    Snakemake deletes the outputs of every job it is about to run, and it reruns a job whose end it did not see
+    (Snakemake killed, or interrupted twice, while the job finished): the link outlives that deletion, so the
+    rerun finds the finished cell instead of training it again (:func:`restore_finished`).
+    """
+    record = finished_record(out)
+    record.unlink(missing_ok=True)
+    try:
+        os.link(out, record)
+    except OSError as error:  # a filesystem without hard links: only the protection is lost
+        log.info("%s: no record of the finished cell kept (%s)", record, error)
+
+
+def restore_finished(out: str | os.PathLike, spec: dict[str, Any]) -> bool:
+    """Put back the cell a previous run of this same job finished; False (and the record gone) otherwise.
+
+    The record counts only when it reads back whole and its spec hash, which holds the code hash, is this
+    job's: a cell of other settings or code, or a damaged file, is trained afresh.
+    """
+    import xarray as xr
+
+    record = finished_record(out)
+    if not record.exists():
+        return False
+    try:
+        with xr.open_dataset(record, engine="netcdf4") as stored:
+            stored.load()
+            same = stored.attrs.get("config_hash") == config_hash(spec)
+    except Exception as error:  # an unreadable record only costs the retraining it was meant to save
+        log.info("%s: finished cell unreadable (%s); training afresh", record, error)
+        same = False
+    if same:
+        os.replace(record, out)
+        keep_finished(out)
+        log.info("%s: kept the cell a previous run of this job finished (same spec and code)", out)
+    else:
+        record.unlink(missing_ok=True)
+    return same
 
 
 def rng_state() -> dict[str, Any]:

@@ -13,8 +13,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
 
-from sciml.config import ConfigError
-from sciml.store import ResultFileError
+from sciml.errors import ConfigError, ResultFileError
 
 
 def _spec(text: str) -> dict:
@@ -42,12 +41,14 @@ def cmd_data(args) -> None:
 def cmd_train(args) -> None:
     import torch
 
-    from sciml.checkpoint import EXIT_PREEMPTED, Checkpointer, Preempted, checkpoint_identity
+    from sciml.checkpoint import Checkpointer, Preempted, checkpoint_identity, keep_finished, restore_finished
     from sciml.store import read_netcdf, write_netcdf
     from sciml.train import train_cell
 
     torch.set_num_threads(args.threads)
     spec = _spec(args.spec)
+    if restore_finished(args.out, spec):
+        return
     data = {}
     for path in args.inputs:
         ds = read_netcdf(path)
@@ -56,12 +57,13 @@ def cmd_train(args) -> None:
     if args.checkpoint_every > 0:
         checkpointer = Checkpointer(f"{args.out}.ckpt", checkpoint_identity(spec), args.checkpoint_every)
     try:
-        with checkpointer.stopping_on_sigterm() if checkpointer else nullcontext():
+        with checkpointer.stopping_on_signals() if checkpointer else nullcontext():
             ds = train_cell(spec, data, checkpointer=checkpointer)
     except Preempted as stopped:
         print(f"sciml train: {stopped}", file=sys.stderr)
-        raise SystemExit(EXIT_PREEMPTED) from None
+        raise SystemExit(stopped.exit_status) from None
     write_netcdf(ds, args.out)
+    keep_finished(args.out)
     if checkpointer:
         checkpointer.remove()
 
@@ -179,10 +181,12 @@ def cmd_retrain(args) -> None:
 
 
 def cmd_check(args) -> None:
-    from sciml.config import merge_config_files, validate
+    from sciml.config import load_study_config, validate
     from sciml.plan import build_plan
 
-    plan = build_plan(validate(merge_config_files(args.configfiles), source=", ".join(args.configfiles)))
+    config, source = load_study_config(args.default, args.configfiles)
+    plan = build_plan(validate(config, source=source))
+    print(f"{source}: valid")
     print(f"{len(plan.data)} data jobs, {len(plan.cells)} training cells, {len(plan.regimes)} regime datasets, "
           f"{len(plan.comparisons)} comparisons, {len(plan.analyses)} analyses, {len(plan.diagnostics)} diagnostic jobs, "
           f"{len(plan.figures)} figures")
@@ -299,8 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     combine.add_argument("inputs", nargs="+", help="per-cell diagnostic files")
     combine.set_defaults(run=cmd_combine_diagnostic)
 
-    check = verbs.add_parser("check", help="validate configuration file(s) (later files override earlier ones)")
-    check.add_argument("configfiles", nargs="+")
+    check = verbs.add_parser("check", help="validate the configuration `snakemake --configfile FILE ...` would run: "
+                                           "the default study, then each FILE merged over it in order")
+    check.add_argument("configfiles", nargs="*", metavar="FILE")
+    check.add_argument("--default", default="config/config.yaml",
+                       help="the workflow's default configuration (default: config/config.yaml, from the repository root)")
     check.set_defaults(run=cmd_check)
 
     retrain = verbs.add_parser("retrain", help="retrain one cell from its file's provenance and compare")
@@ -349,4 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ResultFileError, KeyError) as error:
         print(f"sciml {args.verb}: error: {error.args[0] if error.args else error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line in the job's log, not a traceback
+        print(f"sciml {args.verb}: interrupted", file=sys.stderr)
+        return 130
     return 0

@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from sciml.diagnose.config import validate_diagnostics
+from sciml.errors import ConfigError
 from sciml.models import build_model
 from sciml.naming import canonical_number, format_number
 from sciml.problems import PROBLEMS, get_problem
@@ -30,10 +31,6 @@ DEFAULTS = {
     "analysis": {"threshold_factors": [0.5, 0.71, 1.0, 1.41, 2.0], "smoothing_sigmas": [0.0, 0.35, 0.7, 1.4],
                  "bootstrap_replicates": 3125, "bootstrap_seed": 0},
 }
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be run; raised before any job starts."""
 
 
 def load_schema() -> dict:
@@ -72,6 +69,47 @@ def merge_config_files(paths: Sequence[str | Path]) -> dict:
     for path in paths:
         merge_configs(config, load_config_file(path))
     return config
+
+
+def study_config_files(default: str | Path, configfiles: Sequence[str | Path], replace_default: bool = False
+                       ) -> list[Path]:
+    """The files a run reads, in merge order: the default first, then every ``--configfile`` in command-line order.
+
+    The default is recognised by identity (its resolved path), never by its position in a list: Snakemake
+    versions differ in where they put the workflow's own ``configfile:`` among the command-line files. Naming
+    the default on the command line as well changes nothing; ``replace_default`` (Snakemake's
+    ``--replace-workflow-config``) leaves it out.
+    """
+    default = Path(default).resolve()
+    others = [Path(path) for path in configfiles if Path(path).resolve() != default]
+    return others if replace_default and others else [default, *others]
+
+
+def load_study_config(default: str | Path, configfiles: Sequence[str | Path] = (),
+                      overrides: Mapping[str, Any] | None = None, replace_default: bool = False) -> tuple[dict, str]:
+    """The merged configuration of a run and the name of its source for messages: ``default + file + ...``.
+
+    One rule for the Snakefile and ``sciml check``, so both accept and reject the same runs. ``overrides``
+    (Snakemake's ``--config KEY=VALUE``) are merged last.
+    """
+    paths = study_config_files(default, configfiles, replace_default)
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such configuration file")
+    config = merge_config_files(paths)
+    source = " + ".join(_relative(path) for path in paths)
+    if overrides:
+        merge_configs(config, overrides)
+        source += " + --config"
+    return config, source
+
+
+def _relative(path: Path) -> str:
+    """``path`` as the user wrote it where it lies below the working directory (config/smoke.yaml)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _key(path: Sequence[Any]) -> str:

@@ -71,10 +71,14 @@ class History:
 
 
 class Monitor:
-    def __init__(self, objective: Objective, plan: Plan, checkpoint: SeedCheckpoint | None = None):
+    def __init__(self, objective: Objective, plan: Plan, checkpoint: SeedCheckpoint | None = None,
+                 on_step: Callable[[int, float | None], None] | None = None):
+        """``on_step(step, latest loss)`` is called after every step (the job's progress log)."""
         self.objective = objective
         self.plan = plan
         self.checkpoint = checkpoint
+        self.on_step = on_step
+        self.latest_loss: float | None = None
         total, components = objective.loss()
         params = flatten(objective.parameters())
         self.history = History(
@@ -96,7 +100,7 @@ class Monitor:
             if total is None:
                 total, components = self.objective.loss()
             i = self._record_index[step]
-            h.train_loss[i] = total.item()
+            h.train_loss[i] = self.latest_loss = total.item()
             for name, value in components.items():
                 h.terms[name][i] = value.item()
             h.test_error[i] = self.objective.test_error()
@@ -110,6 +114,8 @@ class Monitor:
         if (loss is not None and not np.isfinite(loss)) or not bool(torch.isfinite(params).all()):
             raise Diverged(step, float("nan") if loss is None else loss)
         self._observe(step, params)
+        if self.on_step is not None:
+            self.on_step(step, loss if loss is not None else self.latest_loss)
         if torch.equal(params, self._previous):
             self._stalled += 1
         else:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from sciml.atomic import atomic_path
+from sciml.errors import ResultFileError
 from sciml.monitor import History
 
 STATUS_OK = 0
@@ -19,10 +19,6 @@ STATUS_ATTRS = {"flag_values": np.array([STATUS_OK, STATUS_DIVERGED], dtype=np.i
 #: provenance that differs from cell to cell; kept as string variables when cells are combined
 PER_CELL_PROVENANCE = ("config_hash", "config", "git_commit", "device", "torch_threads", "package_versions",
                        "checkpoint_resumes")
-
-
-class ResultFileError(RuntimeError):
-    """A result file is missing, truncated or not what the contract says."""
 
 
 @dataclass
@@ -75,35 +71,19 @@ def cell_dataset(axes: Mapping[str, float], results: Sequence[SeedResult], attrs
 
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> None:
     """Write atomically: a killed job never leaves a file that looks complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     encoding = {
         name: {"zlib": True, "complevel": 4, "shuffle": True}
         for name, var in ds.variables.items()
         if var.dtype.kind in "fiu" and var.ndim > 0
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        ds.to_netcdf(temporary, engine="netcdf4", encoding=encoding)
 
 
 def write_csv(table, path: str | os.PathLike) -> None:
     """Write a pandas table as CSV atomically, like :func:`write_netcdf`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False)
 
 
 def read_netcdf(path: str | os.PathLike) -> xr.Dataset:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,12 @@ from sciml.models import build_model
 from sciml.monitor import Diverged, Monitor
 from sciml.params import flatten
 from sciml.problems import get_problem
+from sciml.progress import ProgressLog
 from sciml.provenance import provenance_attrs
 from sciml.store import STATUS_DIVERGED, STATUS_OK, SeedResult, cell_dataset
 from sciml.strategies import build_strategy
+
+log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -28,8 +32,10 @@ def default_device() -> torch.device:
 
 
 def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: int, device: torch.device,
-               progress: CellProgress | None = None) -> SeedResult:
-    """Train one seed; with ``progress``, save checkpoints and go on from a saved state of this seed."""
+               progress: CellProgress | None = None,
+               on_step: Callable[[int, float | None], None] | None = None) -> SeedResult:
+    """Train one seed; with ``progress``, save checkpoints and go on from a saved state of this seed.
+    ``on_step(step, loss)`` follows the steps (:class:`sciml.monitor.Monitor`)."""
     problem = get_problem(spec["problem"])
     settings = problem.settings(spec["problem_settings"])
     model_settings = dict(spec["model_settings"])
@@ -40,7 +46,7 @@ def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: in
     objective = problem.objective(settings, spec["axes"], data, model, device)
     strategy = build_strategy(spec["strategy_settings"])
     checkpoint = progress.seed_checkpoint(seed, model) if progress is not None else None
-    monitor = Monitor(objective, strategy.plan(), checkpoint)
+    monitor = Monitor(objective, strategy.plan(), checkpoint, on_step)
 
     start = time.perf_counter()
     try:
@@ -80,14 +86,30 @@ def train_cell(
     """Train every seed of the cell described by ``spec`` (see :func:`sciml.plan.cell_spec`), one after
     another; with a ``checkpointer``, save progress as it goes and go on from a saved one (sciml.checkpoint)."""
     device = device or default_device()
-    results = train_seeds_together(spec, data, device)  # None: the seeds cannot be trained together
+    steps = build_strategy(spec["strategy_settings"]).plan().steps
+    seeds = list(spec["seeds"])
+    log.info("training %s: %d seed(s) x %d steps on %s", cell_name(spec), len(seeds), steps, device)
+    together = ProgressLog(steps)
+    results = train_seeds_together(spec, data, device,  # None: the seeds cannot be trained together
+                                   on_step=lambda step, loss: together.update(step, loss, "seeds together"))
     if results is not None:  # no checkpoints on this path yet: an interrupted batched cell starts over
         return cell_dataset(spec["axes"], results, {**provenance_attrs(spec, device), "seed_batching": "together"})
     progress = CellProgress(checkpointer, device)
+    log_progress = ProgressLog(steps * len(seeds))
     results = []
-    for seed in spec["seeds"]:
-        result = progress.finished[seed] if seed in progress.finished else train_seed(spec, data, seed, device, progress)
+    for index, seed in enumerate(seeds):
+        def on_step(step, loss, index=index, seed=seed):
+            log_progress.update(index * steps + step, loss, f"seed {seed} ({index + 1} of {len(seeds)})")
+
+        result = progress.finished[seed] if seed in progress.finished else \
+            train_seed(spec, data, seed, device, progress, on_step)
         progress.finish(result)
         results.append(result)
     attrs = {**provenance_attrs(spec, device), **progress.provenance(), "seed_batching": "one by one"}
     return cell_dataset(spec["axes"], results, attrs)
+
+
+def cell_name(spec: Mapping[str, Any]) -> str:
+    """model/problem/strategy at axis values, as a log line names a cell."""
+    axes = " ".join(f"{axis}={value:g}" for axis, value in spec["axes"].items())
+    return f"{spec['model']}/{spec['problem']}/{spec['strategy']} at {axes}"

@@ -93,7 +93,7 @@ def test_resumption_after_sigterm_is_exact(method, tmp_path, monkeypatch, one_th
     with monkeypatch.context() as patch:
         sigterm_after(patch, stop_step, seed=1)  # seed 0 finished, seed 1 in the middle
         checkpointer = Checkpointer(path, checkpoint_identity(spec), every=3600)  # only the SIGTERM saves
-        with checkpointer.stopping_on_sigterm(), pytest.raises(Preempted, match="run the job again"):
+        with checkpointer.stopping_on_signals(), pytest.raises(Preempted, match="run the job again"):
             train_cell(spec, data, CPU, checkpointer)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     saved = torch.load(path, weights_only=False)["state"]
@@ -117,7 +117,7 @@ def test_checkpoints_follow_the_interval_and_survive_two_interruptions(tmp_path,
         with monkeypatch.context() as patch:
             sigterm_after(patch, stop_step, seed=3)
             checkpointer = Checkpointer(path, checkpoint_identity(spec), every=0.0)
-            with checkpointer.stopping_on_sigterm(), pytest.raises(Preempted):
+            with checkpointer.stopping_on_signals(), pytest.raises(Preempted):
                 train_cell(spec, data, CPU, checkpointer)
     resumed = train_cell(spec, data, CPU, Checkpointer(path, checkpoint_identity(spec), every=0.0))
     assert_same_numbers(resumed, reference)
@@ -131,7 +131,7 @@ def test_checkpoint_of_another_spec_or_damaged_is_ignored(tmp_path, monkeypatch,
     with monkeypatch.context() as patch:
         sigterm_after(patch, stop_step, seed=0)
         checkpointer = Checkpointer(path, checkpoint_identity(spec), every=3600)
-        with checkpointer.stopping_on_sigterm(), pytest.raises(Preempted):
+        with checkpointer.stopping_on_signals(), pytest.raises(Preempted):
             train_cell(spec, data, CPU, checkpointer)
 
     other = cell_spec({**strategy, "steps": 4}, seeds=(0,))

@@ -95,9 +95,9 @@ def supports_seed_batching(objective: Objective) -> bool:
 class SeedMonitors:
     """Each seed's monitor and outcome while its batch trains."""
 
-    def __init__(self, batch: SeedBatch, plan: Plan):
+    def __init__(self, batch: SeedBatch, plan: Plan, on_step: Callable[[int, float | None], None] | None = None):
         self.batch = batch
-        self.monitors = [Monitor(SeedView(batch, row), plan) for row in range(batch.size)]
+        self.monitors = [Monitor(SeedView(batch, row), plan, on_step=on_step) for row in range(batch.size)]
         self.status = [STATUS_OK] * batch.size
         self.stop_step = [0] * batch.size
 
@@ -145,9 +145,11 @@ def seed_model(spec: Mapping[str, Any], input_dim: int, output_dim: int, seed: i
 
 
 def train_seeds_together(
-    spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], device: torch.device
+    spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], device: torch.device,
+    on_step: Callable[[int, float | None], None] | None = None,
 ) -> list[SeedResult] | None:
-    """Every seed of the cell trained as one batch, or None when the cell cannot be trained that way."""
+    """Every seed of the cell trained as one batch, or None when the cell cannot be trained that way.
+    ``on_step(step, loss)`` follows the steps of every seed (:class:`sciml.monitor.Monitor`)."""
     strategy = build_strategy(spec["strategy_settings"])
     if not batchable(strategy):
         return None
@@ -159,7 +161,7 @@ def train_seeds_together(
         return None
 
     batch = SeedBatch(objective, models)
-    seeds = SeedMonitors(batch, strategy.plan())
+    seeds = SeedMonitors(batch, strategy.plan(), on_step)
     start = time.perf_counter()
     run_phases(PHASES[strategy.method](batch, strategy.settings), seeds)
     wall_time = (time.perf_counter() - start) / batch.size
