@@ -192,6 +192,13 @@ def cmd_check(args) -> None:
           f"{len(plan.figures)} figures")
 
 
+def cmd_profile(args) -> None:
+    from sciml.profiles import install_profile
+
+    link = install_profile(args.name, force=args.force)
+    print(f"{link} -> {link.resolve()}: `snakemake --profile {args.name}` now finds it")
+
+
 def cmd_show(args) -> None:
     from pathlib import Path
 
@@ -309,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--default", default="config/config.yaml",
                        help="the workflow's default configuration (default: config/config.yaml, from the repository root)")
     check.set_defaults(run=cmd_check)
+
+    profile = verbs.add_parser("profile", help="make `snakemake --profile NAME` find one of the workflow's profiles")
+    profile_verbs = profile.add_subparsers(dest="action", required=True)
+    install = profile_verbs.add_parser("install", help="link profiles/NAME into Snakemake's profile folder "
+                                                       "($XDG_CONFIG_HOME/snakemake, default ~/.config/snakemake)")
+    install.add_argument("name", help="a folder of profiles/, e.g. slurm")
+    install.add_argument("--force", action="store_true", help="replace an existing profile link or file of that name")
+    install.set_defaults(run=cmd_profile)
 
     retrain = verbs.add_parser("retrain", help="retrain one cell from its file's provenance and compare")
     retrain.add_argument("cell", help="a cell file (results/cells/...)")

@@ -182,6 +182,10 @@ KILLS = {
                    signal.SIGKILL),
     "alm": ({"method": "alm", "pretrain_steps": 5, "outer_steps": 80, "max_iter": 5, "stop_when_stalled": 0},
             lambda state: state["running"] is not None and state["running"]["strategy"]["step"] > 8, signal.SIGTERM),
+    # Ctrl-C: the terminal sends SIGINT to Snakemake and to every job
+    "lbfgs_ctrl_c": ({"method": "lbfgs", "steps": 100, "max_iter": 5, "stop_when_stalled": 0},
+                     lambda state: state["running"] is not None and state["running"]["strategy"]["step"] > 5,
+                     signal.SIGINT),
 }
 
 
@@ -210,6 +214,9 @@ def test_killed_training_process_goes_on_to_the_same_numbers(method, tmp_path, o
     if kill == signal.SIGTERM:
         assert process.returncode == EXIT_PREEMPTED, stderr
         assert "stopped on SIGTERM" in stderr
+    elif kill == signal.SIGINT:
+        assert process.returncode == 128 + signal.SIGINT, stderr
+        assert "stopped on SIGINT" in stderr and "Traceback" not in stderr
     else:
         assert process.returncode == -signal.SIGKILL
     assert not out.exists() and checkpoint.exists()
@@ -276,3 +283,39 @@ def test_snakemake_reruns_a_killed_job_from_its_checkpoint(workflow):
     config["checkpoint_every"] = 600  # how often jobs save their progress changes no result: nothing reruns
     workflow.write_config(config)
     assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+
+def test_a_finished_cell_is_put_back_not_retrained(tmp_path, one_thread):
+    """Snakemake deletes a job's output before it reruns it, also when it only missed the job's end (killed while
+    the job finished): the job's hard link to its output brings the cell back when spec and code are the same."""
+    spec = cell_spec({"method": "lbfgs", "steps": 3, "max_iter": 5}, seeds=(0,))
+    paths = []
+    for product, ds in cell_data().items():
+        paths.append(tmp_path / f"{product}.nc")
+        write_netcdf(ds, paths[-1])
+    out = tmp_path / "cells" / "beta=5__n_f=64.nc"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.run(train_command(spec, paths, out, every=0), env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    trained = out.read_bytes()
+    record = out.with_name(f".{out.name}.done")
+    assert record.stat().st_ino == out.stat().st_ino  # a hard link: no extra space
+
+    out.unlink()  # as Snakemake does before a rerun
+    again = subprocess.run(train_command(spec, paths, out, every=0), env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "kept the cell a previous run of this job finished" in again.stderr and "training pinn" not in again.stderr
+    assert out.read_bytes() == trained and record.exists()
+
+    # other settings (or code: the spec holds its hash) train afresh; so does a damaged record
+    out.unlink()
+    other = {**spec, "code": "changed"}
+    retrained = subprocess.run(train_command(other, paths, out, every=0), env=env, capture_output=True, text=True,
+                               timeout=300)
+    assert retrained.returncode == 0 and "training pinn" in retrained.stderr, retrained.stderr
+    out.unlink()
+    record.write_bytes(trained[:1000])
+    damaged = subprocess.run(train_command(other, paths, out, every=0), env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert damaged.returncode == 0 and "training pinn" in damaged.stderr, damaged.stderr
+    assert read_netcdf(out)["train_loss"].notnull().all()

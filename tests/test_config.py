@@ -1,11 +1,20 @@
 """Bad configurations fail before any job runs, naming the file, the key and what is allowed."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
 
-from sciml.config import ConfigError, load_config_file, merge_config_files, merge_configs, validate
+from sciml.config import (
+    ConfigError,
+    load_config_file,
+    load_study_config,
+    merge_config_files,
+    merge_configs,
+    study_config_files,
+    validate,
+)
 from sciml.plan import build_plan
 
 from conftest import REPO
@@ -192,3 +201,37 @@ def test_cell_overrides_change_only_the_cells_they_match():
     # an override that matches no strategy of a cell leaves its spec exactly as without it
     assert settings("adam", 30, 300) == settings("adam", 30, 300, of=plain)
     assert plan.cells[cells.format("adam", 30, 300)].spec == plain.cells[cells.format("adam", 30, 300)].spec
+
+
+DEFAULT = REPO / "config" / "config.yaml"
+
+
+def test_the_default_config_comes_first_whatever_the_order_given(tmp_path, monkeypatch):
+    """Snakemake 9 lists the command-line files before the workflow's own; the merge must not care."""
+    smoke, paper = REPO / "config" / "smoke.yaml", REPO / "config" / "paper.yaml"
+    assert study_config_files(DEFAULT, [smoke]) == [DEFAULT, smoke]
+    assert study_config_files(DEFAULT, [smoke, DEFAULT]) == [DEFAULT, smoke]
+    assert study_config_files(DEFAULT, [DEFAULT, paper, smoke]) == [DEFAULT, paper, smoke]
+    monkeypatch.chdir(REPO)  # the same file named relatively is still the default
+    assert study_config_files("config/config.yaml", ["config/smoke.yaml", "config/config.yaml"]) == [
+        DEFAULT, Path("config/smoke.yaml")]
+    assert study_config_files(DEFAULT, [smoke], replace_default=True) == [smoke]
+
+
+def test_every_configfile_pair_of_the_readme_validates_as_snakemake_runs_it(monkeypatch):
+    monkeypatch.chdir(REPO)
+    smoke, source = load_study_config(DEFAULT, ["config/smoke.yaml"])
+    assert source == "config/config.yaml + config/smoke.yaml"
+    assert smoke["diagnostics"] == {} and smoke["studies"] == load_config_file(REPO / "config" / "smoke.yaml")["studies"]
+    assert load_study_config(DEFAULT, ["config/config.yaml", "config/smoke.yaml"])[0] == smoke
+    assert load_study_config(DEFAULT, ["config/smoke.yaml", "config/config.yaml"])[0] == smoke
+    for files in ([], ["config/smoke.yaml"], ["config/paper.yaml"]):
+        config, source = load_study_config(DEFAULT, files)
+        assert build_plan(validate(config, source=source)).cells
+
+
+def test_command_line_overrides_come_last_and_missing_files_are_named(tmp_path):
+    config, source = load_study_config(DEFAULT, [REPO / "config" / "smoke.yaml"], {"seeds": [7], "threads": 2})
+    assert config["seeds"] == [7] and config["threads"] == 2 and source.endswith(" + --config")
+    with pytest.raises(ConfigError, match="missing.yaml: no such configuration file"):
+        load_study_config(DEFAULT, [tmp_path / "missing.yaml"])

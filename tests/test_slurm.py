@@ -234,7 +234,7 @@ def test_smoke_study_through_slurm(slurm_cluster, retry_run, tmp_path):
     slurm_logs: dict[str, str] = {}
     for _, jobid, logfile in submissions:
         path = Path(logfile)
-        assert path.is_file() and path.is_relative_to(workdir / "logs" / "slurm"), path
+        assert path.is_file() and path.is_relative_to(workdir / "results" / "logs" / "slurm"), path
         text = path.read_text(errors="replace")
         slurm_logs[jobid] = text
         info = _scontrol_job(jobid)  # MinJobAge keeps finished jobs in slurmctld for 10 min

@@ -1,4 +1,4 @@
-"""Real snakemake runs: the smoke study end to end, incremental reruns, and bad input before any job."""
+"""Real snakemake runs: incremental reruns, and bad input before any job (the smoke study: tests/test_readme.py)."""
 
 from __future__ import annotations
 
@@ -6,76 +6,10 @@ import re
 
 import pytest
 import xarray as xr
-import yaml
 
-from conftest import REPO, tiny_config
+from conftest import tiny_config
 
 pytestmark = pytest.mark.workflow
-
-
-def test_smoke_study_end_to_end(workflow):
-    workflow.write_config(yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
-    workflow.snakemake("figures", timeout=1800)
-    results = workflow.workdir / "results"
-    assert (results / "figures" / "comparisons" / "pinn_convection_adam_vs_lbfgs.png").stat().st_size > 10_000
-    comparison = xr.load_dataset(results / "comparisons" / "pinn" / "convection" / "adam_vs_lbfgs.nc")
-    assert comparison["n_pairs"].values.tolist() == [[2, 2], [2, 2]]
-    assert (results / "figures" / "across_strategies" / "pinn_convection.png").stat().st_size > 10_000
-    for strategy in ("lbfgs", "adam", "adam_lbfgs", "nncg", "alm", "curriculum", "ropinn"):
-        assert (results / "figures" / "regimes" / f"pinn_convection_{strategy}.png").stat().st_size > 10_000
-        assert (results / "figures" / "regimes" / f"pinn_convection_{strategy}.pdf").exists()
-        ds = xr.load_dataset(results / "regimes" / "pinn" / "convection" / f"{strategy}.nc")
-        assert ds["regime"].shape == (2, 2) and ds.sizes["seed"] == 2
-        assert int(ds["n_seeds"].min()) == 2
-        if strategy in ("lbfgs", "adam"):
-            assert int(ds["n_seeds_ok"].min()) == 2
-        if strategy != "lbfgs":
-            assert (results / "comparisons" / "pinn" / "convection" / f"{strategy}_vs_lbfgs.nc").exists()
-    lbfgs = xr.load_dataset(results / "regimes" / "pinn" / "convection" / "lbfgs.nc")
-    # even 15 L-BFGS steps separate the easy cell from the hard one
-    assert lbfgs["regime"].sel(beta=5, n_f=300).item() == 1
-    assert lbfgs["regime"].sel(beta=30, n_f=300).item() == 2
-    assert len(workflow.files("results/cells/**/*.nc")) == 28
-    assert not list(results.rglob("*.tmp"))
-    again = workflow.snakemake("figures", "--dry-run")
-    assert "Nothing to be done" in again.stdout + again.stderr
-    workflow.snakemake("--report", "report.html")
-    report = (workflow.workdir / "report.html").read_text()
-    assert "pinn_convection_adam.png" in report and "Regime map of one model" in report
-    assert_analysis(results, report)
-
-
-def assert_analysis(results, report: str) -> None:
-    """The analysis jobs of the smoke study (tests/test_analysis.py tests their numbers), and the commands."""
-    import contextlib
-    import io
-
-    import pandas as pd
-
-    from sciml.cli import main
-
-    robust = xr.load_dataset(results / "analysis" / "robustness" / "pinn" / "convection" / "lbfgs.nc")
-    assert robust.attrs["bootstrap_exact"] == 1 and robust.attrs["bootstrap_resamples"] == 4  # 2 seeds: 2**2 draws
-    assert ((robust["confidence"] >= 0) & (robust["confidence"] <= 1)).all()
-    table = pd.read_csv(results / "analysis" / "guidance.csv")
-    # strategies besides the baseline x regimes x metrics, per problem only: one problem has no pooled rows
-    assert len(table) == 6 * 3 * 2 and set(table["family"]) == {"problem"}
-    for name in ("pinn_convection_nncg.png", "guidance.png", "guidance.csv", "Robustness of one regime map",
-                 "Regime-aware guidance across every study"):
-        assert name in report
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["show", str(results / "regimes" / "pinn" / "convection" / "lbfgs.nc")]) == 0
-        assert main(["advise", "--model", "pinn", "--problem", "convection", "--cell", "beta=5", "n_f=300",
-                     "--results", str(results)]) == 0
-    assert "(label confidence)" in out.getvalue()
-    assert "cell beta=5 n_f=300: regime I" in out.getvalue() and "evidence on pinn / convection" in out.getvalue()
-    # every training job left its Snakemake benchmark file; `sciml costs` sums them per strategy
-    assert len(list((results / "benchmarks" / "cells").rglob("*.tsv"))) == 28
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["costs", "--results", str(results)]) == 0
-    assert "| cells/pinn/convection/lbfgs | 4 |" in out.getvalue() and "| **total** | 28 |" in out.getvalue()
 
 
 COMPARISON = "results/comparisons/pinn/convection/adam_vs_lbfgs.nc"
@@ -195,3 +129,44 @@ def test_corrupt_cell_file_is_named_and_other_results_survive(workflow):
     assert "results/regimes/pinn/convection/adam.nc" not in after
     del before["results/regimes/pinn/convection/adam.nc"]
     assert after == before
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_goes_on(workflow):
+    """Ctrl-C (SIGINT to Snakemake and its jobs, as a terminal sends it): one line in the job's log, its checkpoint
+    kept; the same command then goes on from the checkpoint and ends the run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tiny_config()
+    config["checkpoint_every"] = 0.2
+    config["strategies"]["lbfgs"].update(steps=1000, stop_when_stalled=0)
+    config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
+    workflow.write_config(config)
+    log = workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log"
+    checkpoint = workflow.workdir / "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc.ckpt"
+    command = [sys.executable, "-m", "snakemake", "-s", str(workflow.repo / "Snakefile"),
+               "--configfile", str(workflow.configfile), "--cores", "2", "figures"]
+    process = subprocess.Popen(command, cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not checkpoint.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "training never checkpointed"
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode != 0
+    text = log.read_text()
+    assert "stopped on SIGINT" in text and "Traceback" not in text, text
+    assert "Traceback" not in output, output[-3000:]
+    assert checkpoint.exists()
+
+    workflow.snakemake("figures")
+    assert "resuming" in log.read_text()
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
