@@ -31,9 +31,9 @@ def duration(seconds: float) -> str:
 class ProgressLog:
     """Counts a job's optimizer steps out of ``total`` and logs where it stands every ``every`` seconds."""
 
-    def __init__(self, total: int, every: float = EVERY, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, total: int, every: float | None = None, clock: Callable[[], float] = time.monotonic):
         self.total = max(int(total), 1)
-        self.every = every
+        self.every = EVERY if every is None else every
         self.clock = clock
         self.start = self.last = clock()
 

@@ -86,3 +86,14 @@ def test_advise_errors_are_named(results, capsys, tmp_path):
     code, _, err = run(capsys, "advise", "--model", "m", "--problem", "p9", "--loss", "1", "--error", "1",
                        "--results", str(tmp_path))
     assert code == 2 and "no regime datasets for model 'm' on problem 'p9'" in err
+
+
+def test_the_command_line_starts_without_the_heavy_packages():
+    """`sciml --help` and the verbs' parsing import neither torch nor xarray (16 s on a loaded machine before)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, sciml.cli; sciml.cli.build_parser().format_help(); "
+             "print(sorted(m for m in ('torch', 'xarray', 'matplotlib', 'scipy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

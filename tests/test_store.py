@@ -139,3 +139,19 @@ def test_code_hash_follows_the_code_not_its_comments_within_one_process(tmp_path
     assert provenance.code_hash([], extra=["module.py"]) == first
     module.write_text("def f(x):\n    return x + 2\n")
     assert provenance.code_hash([], extra=["module.py"]) != first
+
+
+def test_written_files_follow_the_umask(tmp_path, cells):
+    """mkstemp makes 0600 files; results are shared with the group on a cluster, as the umask says."""
+    from sciml.atomic import atomic_path
+
+    previous = os.umask(0o002)
+    try:
+        write_netcdf(read_netcdf(cells[0]), tmp_path / "cell.nc")
+        with atomic_path(tmp_path / "table.csv") as temporary:
+            temporary.write_text("a,b\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "cell.nc").stat().st_mode & 0o777 == 0o664
+    assert (tmp_path / "table.csv").stat().st_mode & 0o777 == 0o664
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cell.nc", "table.csv"]  # no temporary left
