@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sciml.problems.pinn import PINNProblem, derivative
+from sciml.problems.pinn import PINNProblem
 
 
 class Convection(PINNProblem):
@@ -18,9 +18,11 @@ class Convection(PINNProblem):
     x_range = (0.0, 2.0 * math.pi)
     boundary = "periodic"
 
-    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float,
+    derivatives = ('u_t', 'u_x')
+
+    def pde_residual(self, fields: Mapping[str, torch.Tensor], coefficient: float,
                      settings: Mapping[str, Any] | None = None) -> torch.Tensor:
-        return derivative(u, t) + coefficient * derivative(u, x)
+        return fields["u_t"] + coefficient * fields["u_x"]
 
     def initial_condition(self, x: np.ndarray) -> np.ndarray:
         return np.sin(x)

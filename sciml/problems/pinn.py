@@ -25,6 +25,33 @@ def derivative(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     return grad
 
 
+#: the fields a PDE residual may read: u and its pure first and second derivatives along x and t
+FIELDS = ("u", "u_x", "u_t", "u_xx", "u_tt")
+
+
+def input_fields(model, x: torch.Tensor, t: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """u and the fields ``names`` (of :data:`FIELDS`) at the points (x, t), each of their shape.
+
+    Every first derivative comes from one backward pass (the vector-Jacobian product with ones gives u_x and
+    u_t together), kept in the graph so that the loss can be differentiated again; each second derivative is one
+    more pass. Forward-mode propagation was measured slower on CPU at these sizes (docs/BENCHMARKS.md).
+    """
+    unknown = sorted(set(names) - set(FIELDS))
+    if unknown:
+        raise KeyError(f"unknown PINN fields {unknown}; known: {list(FIELDS)}")
+    x, t = x.detach().requires_grad_(True), t.detach().requires_grad_(True)
+    u = _predict(model, x, t)
+    fields = {"u": u}
+    axes = [(axis, leaf) for axis, leaf in (("x", x), ("t", t)) if f"u_{axis}" in names or f"u_{axis}{axis}" in names]
+    if axes:
+        firsts = torch.autograd.grad(u, [leaf for _, leaf in axes], torch.ones_like(u), create_graph=True)
+        for (axis, leaf), du in zip(axes, firsts):
+            fields[f"u_{axis}"] = du
+            if f"u_{axis}{axis}" in names:
+                fields[f"u_{axis}{axis}"] = derivative(du, leaf)
+    return {name: fields[name] for name in ("u", *names)}
+
+
 class PINNProblem(Problem):
     family = "pinn"
     data_axis = "n_f"
@@ -45,10 +72,13 @@ class PINNProblem(Problem):
     # -- physics, per problem -------------------------------------------------------------------------
     x_range: tuple[float, float]
 
+    #: the derivatives of u the PDE residual reads (of :data:`FIELDS`)
+    derivatives: tuple[str, ...]
+
     @abstractmethod
-    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float,
+    def pde_residual(self, fields: Mapping[str, torch.Tensor], coefficient: float,
                      settings: Mapping[str, Any] | None = None) -> torch.Tensor:
-        """Residual of the PDE, with u computed from (x, t) leaves that require grad.
+        """Residual of the PDE from ``fields``: u and each of :attr:`derivatives` at the residual points.
 
         ``settings`` carries the problem's further physical parameters (e.g. a diffusion coefficient);
         None means the defaults.
@@ -179,24 +209,23 @@ class PINNObjective(Objective):
         """The terms for ``model``; with ``copies``, for that many parameter sets at once (seed batching)."""
         problem = self.problem
 
-        def leaf(points: torch.Tensor, requires_grad: bool = False) -> torch.Tensor:
+        def leaf(points: torch.Tensor) -> torch.Tensor:
             # Input derivatives of several copies need one input leaf per copy: the gradient of the summed
             # outputs with respect to shared inputs would add the copies' derivatives up.
-            points = points.detach() if copies is None else points.detach().expand(copies, *points.shape).clone()
-            return points.requires_grad_(requires_grad)
+            return points.detach() if copies is None else points.detach().expand(copies, *points.shape).clone()
 
         x, t = self.collocation
         if self._offsets is not None:
             x, t = x + self._offsets[:, 0], t + self._offsets[:, 1]
-        x, t = leaf(x, True), leaf(t, True)
-        terms = {"pde": problem.pde_residual(_predict(model, x, t), x, t, self.coefficient, self.settings)}
+        fields = input_fields(model, leaf(x), leaf(t), problem.derivatives)
+        terms = {"pde": problem.pde_residual(fields, self.coefficient, self.settings)}
 
         x0, t0, u0 = self.initial
-        x0, t0 = leaf(x0), leaf(t0, problem.initial_velocity_zero)
-        u_initial = _predict(model, x0, t0)
-        terms["ic"] = u_initial - u0
         if problem.initial_velocity_zero:
-            terms["ic_velocity"] = derivative(u_initial, t0)
+            initial = input_fields(model, leaf(x0), leaf(t0), ("u_t",))
+            terms["ic"], terms["ic_velocity"] = initial["u"] - u0, initial["u_t"]
+        else:
+            terms["ic"] = _predict(model, leaf(x0), leaf(t0)) - u0
 
         tb = leaf(self.boundary_t)
         left = _predict(model, torch.full_like(tb, problem.x_range[0]), tb)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sciml.problems.pinn import PINNProblem, derivative
+from sciml.problems.pinn import PINNProblem
 
 
 def logistic(u0, growth):
@@ -27,9 +27,12 @@ class Reaction(PINNProblem):
     x_range = (0.0, 2.0 * math.pi)
     boundary = "periodic"
 
-    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float,
+    derivatives = ('u_t',)
+
+    def pde_residual(self, fields: Mapping[str, torch.Tensor], coefficient: float,
                      settings: Mapping[str, Any] | None = None) -> torch.Tensor:
-        return derivative(u, t) - coefficient * u * (1 - u)
+        u = fields["u"]
+        return fields["u_t"] - coefficient * u * (1 - u)
 
     def initial_condition(self, x: np.ndarray) -> np.ndarray:
         return np.exp(-((x - np.pi) ** 2) / (2 * (np.pi / 4) ** 2))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sciml.problems.pinn import PINNProblem, derivative
+from sciml.problems.pinn import PINNProblem
 from sciml.problems.reaction import logistic
 
 
@@ -58,10 +58,13 @@ class ReactionDiffusion(PINNProblem):
         "rd_dt": 0.01,  # reference solver: split step; every test time must be a whole number of steps
     }
 
-    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float,
+    derivatives = ('u_t', 'u_xx')
+
+    def pde_residual(self, fields: Mapping[str, torch.Tensor], coefficient: float,
                      settings: Mapping[str, Any] | None = None) -> torch.Tensor:
         nu = self.settings(settings)["nu"]
-        return derivative(u, t) - nu * derivative(derivative(u, x), x) - coefficient * u * (1 - u)
+        u = fields["u"]
+        return fields["u_t"] - nu * fields["u_xx"] - coefficient * u * (1 - u)
 
     def initial_condition(self, x: np.ndarray) -> np.ndarray:
         return np.exp(-2.0 * (x - np.pi) ** 2)

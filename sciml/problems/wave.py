@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sciml.problems.pinn import PINNProblem, derivative
+from sciml.problems.pinn import PINNProblem
 
 
 class Wave(PINNProblem):
@@ -25,11 +25,11 @@ class Wave(PINNProblem):
     #: wavenumber factor of the second mode (fixed by the benchmark)
     beta = 2.0
 
-    def pde_residual(self, u: torch.Tensor, x: torch.Tensor, t: torch.Tensor, coefficient: float,
+    derivatives = ('u_tt', 'u_xx')
+
+    def pde_residual(self, fields: Mapping[str, torch.Tensor], coefficient: float,
                      settings: Mapping[str, Any] | None = None) -> torch.Tensor:
-        u_tt = derivative(derivative(u, t), t)
-        u_xx = derivative(derivative(u, x), x)
-        return u_tt - coefficient**2 * u_xx
+        return fields["u_tt"] - coefficient**2 * fields["u_xx"]
 
     def initial_condition(self, x: np.ndarray) -> np.ndarray:
         return np.sin(np.pi * x) + 0.5 * np.sin(self.beta * np.pi * x)
