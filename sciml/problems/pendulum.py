@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
-from scipy.integrate import solve_ivp
 
 from sciml.models.neural_ode import NeuralODE
 from sciml.objective import Objective, relative_l2
@@ -53,6 +52,8 @@ def vector_field(x: np.ndarray, b: float) -> np.ndarray:
 
 def trajectory(initial: Sequence[float], b: float, times: np.ndarray, settings: Mapping[str, Any]) -> np.ndarray:
     """States at ``times`` (from t = times[0] = 0), shape (len(times), 2), by the configured scipy solver."""
+    from scipy.integrate import solve_ivp  # here: only data jobs integrate, and scipy is slow to import
+
     solution = solve_ivp(lambda t, x: vector_field(x, b), (0.0, float(times[-1])), np.asarray(initial, float),
                          method=settings["integrator"], t_eval=times, rtol=settings["rtol"], atol=settings["atol"])
     if not solution.success:

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
 
 
 def wavenumbers(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +89,8 @@ def advection_weight_for_ratio(f: np.ndarray, diffusion: np.ndarray, advection: 
     low, high = -40.0, 40.0
     if not gap(low) < 0 < gap(high):
         raise ValueError(f"advection/diffusion ratio {target} is outside the range this source can reach")
+    from scipy.optimize import brentq  # here: a training job never solves for data, and scipy.optimize costs a second to import
+
     odds = math.exp(brentq(gap, low, high, xtol=1e-12, rtol=1e-13))
     return odds / (1.0 + odds)
 
