@@ -5,6 +5,7 @@ another study over it (its `studies` list replaces the default one, and its `dia
 package; the rules only call `python -m sciml VERB` with the spec the plan computed for each job.
 """
 
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -34,6 +35,13 @@ except ConfigError as error:
 # the rules read the validated configuration (defaults filled in), not Snakemake's own merge
 config.clear()
 config.update(study)
+
+# A result deleted while results made from it remain would never come back: Snakemake calls a job up to date
+# when its output exists, even if an input it could rebuild is missing. The `figures` target asks for such
+# files by name, which rebuilds them and everything made from them.
+MISSING = PLAN.missing_intermediates()
+for path, made in sorted(MISSING.items()):
+    print(f"{path} is missing while {made}, made from it, exists: rebuilding both", file=sys.stderr)
 RESULTS = PLAN.results
 
 

@@ -8,7 +8,8 @@ study's settings or one problem's code reruns only the jobs that depend on them.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,10 @@ FIGURE_CODE = ("regimes.py", "figures/common.py", "figures/regime_map.py", "figu
 ROBUSTNESS_CODE = ("robustness.py", "regimes.py", "store.py")
 GUIDANCE_CODE = ("guidance.py", "compare.py", "regimes.py", "store.py")
 ANALYSIS_FIGURE_CODE = ("regimes.py", "guidance.py", "figures/common.py", "figures/robustness.py", "figures/guidance.py")
+
+
+#: the Plan fields holding jobs, upstream first
+JOB_KINDS = ("data", "cells", "regimes", "comparisons", "analyses", "diagnostics", "diagnostic_sets", "figures")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,29 @@ class Plan:
     #: diagnostic jobs on trained cells (sciml/diagnose): per cell, and combined per (model, problem, strategy)
     diagnostics: dict[str, Job] = field(default_factory=dict)
     diagnostic_sets: dict[str, Job] = field(default_factory=dict)
+
+    def jobs(self) -> Iterator[tuple[str, Job]]:
+        """Every job with its kind."""
+        for kind in JOB_KINDS:
+            for job in getattr(self, kind).values():
+                yield kind, job
+
+    def missing_intermediates(self, exists: Callable[[str], bool] = os.path.exists) -> dict[str, str]:
+        """Results this plan produces that are missing while a result made from them is present: missing file ->
+        one such present result.
+
+        Snakemake calls a job up to date when its output exists, even if one of its inputs is missing but could
+        be produced: a deleted cell file (say, a corrupt one) would never come back, and the figures made from it
+        would stay. The Snakefile forces these files, which rebuilds them and everything made from them.
+        """
+        produced = {job.output for _, job in self.jobs()}
+        missing: dict[str, str] = {}
+        for kind, job in self.jobs():
+            present = exists(f"{job.output}.png" if kind == "figures" else job.output)
+            for path in job.inputs if present else ():
+                if path in produced and path not in missing and not exists(path):
+                    missing[path] = job.output
+        return missing
 
     def lookup(self, kind: str, output: str) -> Job:
         jobs: dict[str, Job] = getattr(self, kind)

@@ -130,6 +130,18 @@ def test_corrupt_cell_file_is_named_and_other_results_survive(workflow):
     del before["results/regimes/pinn/convection/adam.nc"]
     assert after == before
 
+    # as the message says: delete it and rerun the same command, which rebuilds the cell and what follows it
+    figure = "results/figures/regimes/pinn_convection_adam.png"
+    drawn = workflow.files(figure)[figure]
+    cell.unlink()
+    rerun = workflow.snakemake("figures")
+    assert "is missing while" in rerun.stderr
+    rebuilt = workflow.files("results/**/*.nc")
+    assert "results/cells/pinn/convection/adam/beta=30__n_f=100.nc" in rebuilt
+    assert "results/regimes/pinn/convection/adam.nc" in rebuilt
+    assert workflow.files(figure)[figure] > drawn
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
 
 def test_ctrl_c_stops_cleanly_and_the_rerun_goes_on(workflow):
     """Ctrl-C (SIGINT to Snakemake and its jobs, as a terminal sends it): one line in the job's log, its checkpoint

@@ -26,6 +26,7 @@ rule figure:
 
 
 rule figures:
-    """Every figure of the configured study, as PNG and PDF."""
+    """Every figure of the configured study, as PNG and PDF (and any deleted result they were made from)."""
     input:
         [f"{stem}.{suffix}" for stem in PLAN.figures for suffix in ("png", "pdf")],
+        sorted(MISSING),
