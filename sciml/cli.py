@@ -157,7 +157,7 @@ def cmd_retrain(args) -> None:
     from sciml.store import read_netcdf, write_netcdf
     from sciml.train import train_cell
 
-    stored = read_netcdf(args.cell)
+    stored = read_netcdf(args.cell, "cell file")
     torch.set_num_threads(args.threads or int(stored.attrs.get("torch_threads", 1)))
     spec = _spec(stored.attrs["config"])
     problem = get_problem(spec["problem"])
@@ -195,7 +195,7 @@ def cmd_show(args) -> None:
     from sciml.regimes import REGIME_NAMES
     from sciml.store import read_netcdf
 
-    ds = read_netcdf(args.dataset)
+    ds = read_netcdf(args.dataset, "regime dataset")
     difficulty, data_axis = ds.attrs["axes"].split()
     grid = ds.transpose(difficulty, data_axis, ...)
     print(f"{ds.attrs['model']} / {ds.attrs['problem']} / {ds.attrs['strategy']}  "
@@ -207,7 +207,7 @@ def cmd_show(args) -> None:
         robustness_file = naming.robustness_path(str(path.parents[3]), ds.attrs["model"], ds.attrs["problem"],
                                                  ds.attrs["strategy"])
         if Path(robustness_file).exists():
-            robust = read_netcdf(robustness_file).transpose(difficulty, data_axis, ...)
+            robust = read_netcdf(robustness_file, "robustness dataset").transpose(difficulty, data_axis, ...)
     legend = f"each cell: regime, seed-mean {args.metric}"
     legend += ", (label confidence)" if robust is not None else ""
     print(legend + "; \u2020k/n: only k of n seeds finished")

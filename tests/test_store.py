@@ -139,3 +139,74 @@ def test_code_hash_follows_the_code_not_its_comments_within_one_process(tmp_path
     assert provenance.code_hash([], extra=["module.py"]) == first
     module.write_text("def f(x):\n    return x + 2\n")
     assert provenance.code_hash([], extra=["module.py"]) != first
+
+
+def _broken(cells, tmp_path, change) -> str:
+    """A copy of a real cell file with one change to its variables, under the cell's own file name."""
+    ds = change(read_netcdf(cells[0]))
+    path = tmp_path / cells[0].name
+    write_netcdf(ds, path)
+    return str(path)
+
+
+def test_a_cell_missing_a_variable_is_refused_naming_file_and_variable(cells, tmp_path, capsys):
+    path = _broken(cells, tmp_path, lambda ds: ds.drop_vars(["train_loss", "loss_pde"]))
+    with pytest.raises(ResultFileError, match=f"{path} breaks the contract of a cell file") as error:
+        read_netcdf(path)
+    assert "missing variable(s) train_loss" in str(error.value) and "loss_pde" not in str(error.value)
+    # the aggregation job, which once labelled the cell II from a NaN, stops there
+    spec = {"model": "pinn", "problem": "convection", "strategy": "lbfgs", "axes": ["beta", "n_f"],
+            "thresholds": {"train_loss": 1.0, "test_error": 1.0}, "smoothing_sigma": 0.7}
+    with pytest.raises(ResultFileError, match=f"{path}.*train_loss"):
+        build_regime_dataset([path, cells[1]], spec)
+    from sciml.cli import main
+
+    assert main(["aggregate", "--spec", json.dumps(spec), "--out", str(tmp_path / "regimes.nc"), path]) == 2
+    err = capsys.readouterr().err
+    assert f"sciml aggregate: error: {path}" in err and "missing variable(s) train_loss" in err
+    assert not (tmp_path / "regimes.nc").exists()
+
+
+def test_a_cell_with_wrong_dimensions_or_dtype_is_refused(cells, tmp_path):
+    def wrong_dims(ds):
+        return ds.assign(test_error=ds["history_test_error"])
+
+    def wrong_dtype(ds):
+        return ds.assign(status=ds["status"].astype(np.float64))
+
+    path = _broken(cells, tmp_path, wrong_dims)
+    with pytest.raises(ResultFileError, match=f"{path}.*test_error has dimensions "
+                                              r"\('beta', 'n_f', 'seed', 'step'\), expected \('beta', 'n_f', 'seed'\)"):
+        read_netcdf(path)
+    path = _broken(cells, tmp_path, wrong_dtype)
+    with pytest.raises(ResultFileError, match=f"{path}.*status is float64, expected integer"):
+        read_netcdf(path)
+    with pytest.raises(ResultFileError, match="no history_loss_<term> variable"):
+        read_netcdf(_broken(cells, tmp_path, lambda ds: ds.drop_vars([n for n in ds if n.startswith("history_loss")])))
+
+
+def test_readers_refuse_a_file_of_another_kind_and_a_file_of_no_kind(cells, tmp_path, capsys):
+    from sciml.cli import main
+
+    assert main(["show", str(cells[0])]) == 2
+    assert f"{cells[0]} is a cell file, not the regime dataset expected here" in capsys.readouterr().err
+    stranger = tmp_path / "stranger.nc"
+    write_netcdf(xr.Dataset({"train_loss": ("seed", [1.0])}), stranger)
+    with pytest.raises(ResultFileError, match=f"{stranger} is not a result file of this workflow"):
+        read_netcdf(stranger)
+    assert read_netcdf(cells[0], "cell file")["train_loss"].dtype == np.float64
+
+
+def test_a_regime_dataset_missing_its_labels_is_refused_by_show(cells, tmp_path, capsys):
+    from sciml.cli import main
+
+    spec = {"model": "pinn", "problem": "convection", "strategy": "lbfgs", "axes": ["beta", "n_f"],
+            "thresholds": {"train_loss": 1.0, "test_error": 1.0}, "smoothing_sigma": 0.7}
+    regimes = build_regime_dataset(cells, spec).assign_attrs(provenance_attrs(spec))
+    path = tmp_path / "lbfgs.nc"
+    write_netcdf(regimes.drop_vars("regime"), path)
+    assert main(["show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"sciml show: error: {path} breaks the contract of a regime dataset" in err and "regime" in err
+    write_netcdf(regimes, path)
+    assert main(["show", str(path)]) == 0
