@@ -150,10 +150,10 @@ def cmd_figure(args) -> None:
 
 def cmd_retrain(args) -> None:
     """Retrain one cell from the provenance stored in its file, regenerating its data in memory."""
-    import numpy as np
     import torch
 
     from sciml.problems import get_problem
+    from sciml.reproduce import reproduction_report
     from sciml.store import read_netcdf, write_netcdf
     from sciml.train import train_cell
 
@@ -167,15 +167,11 @@ def cmd_retrain(args) -> None:
     fresh = train_cell(spec, data)
     if args.out:
         write_netcdf(fresh, args.out)
-    same = True
-    for name in ("train_loss", "test_error"):
-        a, b = stored[name].values.ravel(), fresh[name].values.ravel()
-        equal = np.array_equal(a, b, equal_nan=True)
-        same &= equal
-        print(f"{name}: stored {a} retrained {b} {'identical' if equal else 'DIFFERENT'}")
+    lines, differ = reproduction_report(stored, fresh)  # every variable but wall-clock times
+    print("\n".join(lines))
     print(f"stored on {stored.attrs.get('device')}, retrained on {fresh.attrs['device']}")
-    if args.check and not same:
-        raise ResultFileError(f"{args.cell}: retraining did not reproduce the stored numbers")
+    if args.check and differ:
+        raise ResultFileError(f"{args.cell}: retraining did not reproduce the stored numbers: {', '.join(differ)} differ")
 
 
 def cmd_check(args) -> None:

@@ -210,3 +210,40 @@ def test_a_regime_dataset_missing_its_labels_is_refused_by_show(cells, tmp_path,
     assert f"sciml show: error: {path} breaks the contract of a regime dataset" in err and "regime" in err
     write_netcdf(regimes, path)
     assert main(["show", str(path)]) == 0
+
+
+def test_reproduction_compares_every_variable_but_wall_time(cells, tmp_path):
+    from sciml.reproduce import differences, reproduction_report
+
+    stored = read_netcdf(cells[0])
+    copy = stored.copy(deep=True)
+    copy["wall_time"] += 5.0  # timing: never reproduced, never compared
+    write_netcdf(copy, tmp_path / "same.nc")
+    lines, differ = reproduction_report(stored, read_netcdf(tmp_path / "same.nc"))
+    assert differ == {} and "train_loss" in lines[0] and lines[0].endswith("identical")
+    assert lines[2].startswith("all ") and lines[2].endswith("variables identical")
+    assert lines[3] == "not compared (wall-clock time): wall_time"
+    copy["params"] += 1
+    copy["history_train_loss"][:] = 0.0
+    write_netcdf(copy, tmp_path / "changed.nc")
+    lines, differ = reproduction_report(stored, read_netcdf(tmp_path / "changed.nc"))
+    assert sorted(differ) == ["history_train_loss", "params"]  # train_loss and test_error still agree
+    assert lines[0].endswith("identical") and lines[1].endswith("identical")
+    assert lines[2].startswith("DIFFERENT: 2 of") and "params (10602 of 10602 values differ)" in lines[2]
+    assert differences(stored, stored.drop_vars("loss_ic")) == {"loss_ic": "only in the stored cell"}
+
+
+def test_retrain_check_fails_naming_what_the_stored_file_does_not_reproduce(cells, tmp_path, capsys):
+    from sciml.cli import main
+
+    changed = read_netcdf(cells[2])
+    changed["snapshot_params"] += 1
+    changed["history_test_error"][:] = 0.0
+    path = tmp_path / cells[2].name
+    write_netcdf(changed, path)
+    assert main(["retrain", str(path)]) == 0  # without --check: a report only
+    assert main(["retrain", str(path), "--check"]) == 2
+    captured = capsys.readouterr()
+    assert "DIFFERENT: 2 of" in captured.out and "snapshot_params (" in captured.out
+    assert f"{path}: retraining did not reproduce the stored numbers: history_test_error, snapshot_params differ" \
+        in captured.err
