@@ -162,3 +162,46 @@ def test_strategy_statistics_land_in_the_cell_file(tmp_path):
     assert (stored["strategy_mu_final"].values >= 1e-2).all()
     plain = train_cell(cell_spec(5, 100, {"method": "adam", "steps": 2}), data, torch.device("cpu"))
     assert not [name for name in plain.data_vars if name.startswith("strategy_")]
+
+
+def test_a_cell_too_large_for_memory_is_named_with_the_memory_asked_for(monkeypatch, tmp_path, capsys):
+    """The allocator's own error (a real one: torch refuses 2**62 bytes at once) becomes one naming the cell."""
+    import json
+
+    import sciml.train
+    from sciml.cli import main
+    from sciml.store import write_netcdf
+    from sciml.train import CellOutOfMemory
+
+    def huge_model(*args, **kwargs):
+        return torch.empty(2**62, dtype=torch.uint8)
+
+    monkeypatch.setattr(sciml.train, "build_model", huge_model)
+    spec = cell_spec(5, 100, {"method": "adam", "steps": 2})
+    with pytest.raises(CellOutOfMemory, match=r"training cell pinn / convection / adam at beta=5, n_f=100 \(seed 0\) "
+                                              r"ran out of memory on cpu: it tried to allocate 4.29e\+09 GiB"):
+        train_cell(spec, cell_data(5, 100), torch.device("cpu"))
+    paths = []
+    for product, ds in cell_data(5, 100).items():
+        paths.append(str(tmp_path / f"{product}.nc"))
+        write_netcdf(ds, paths[-1])
+    assert main(["train", "--spec", json.dumps(spec), "--out", str(tmp_path / "cell.nc"), *paths]) == 2
+    err = capsys.readouterr().err
+    assert "sciml train: error: training cell pinn / convection / adam at beta=5, n_f=100 (seed 0) ran out of " \
+           "memory on cpu: it tried to allocate 4.29e+09 GiB" in err and "DefaultCPUAllocator" in err
+    assert "Traceback" not in err and not (tmp_path / "cell.nc").exists()
+
+
+def test_other_runtime_errors_in_training_are_not_called_memory(monkeypatch):
+    import sciml.train
+    from sciml.train import asked_memory
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(sciml.train, "build_model", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied") as raised:
+        train_cell(cell_spec(5, 100, {"method": "adam", "steps": 2}), cell_data(5, 100), torch.device("cpu"))
+    assert type(raised.value) is RuntimeError
+    assert asked_memory("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.15 GiB total capacity)") == "20.00 GiB"
+    assert asked_memory("Unable to allocate 8.00 PiB for an array with shape (1,)") == "8.00 PiB"
