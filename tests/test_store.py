@@ -247,3 +247,23 @@ def test_retrain_check_fails_naming_what_the_stored_file_does_not_reproduce(cell
     assert "DIFFERENT: 2 of" in captured.out and "snapshot_params (" in captured.out
     assert f"{path}: retraining did not reproduce the stored numbers: history_test_error, snapshot_params differ" \
         in captured.err
+
+
+def test_code_hash_ignores_docstrings_but_not_statements(tmp_path, monkeypatch):
+    import sciml.provenance as provenance
+
+    monkeypatch.setattr(provenance, "PACKAGE_ROOT", tmp_path)
+    module = tmp_path / "module.py"
+
+    def hashed(source: str) -> str:
+        module.write_text(source)
+        return provenance.code_hash([], extra=["module.py"])
+
+    template = ('"""Module {0}."""\n\nclass A:\n    """Class {0}."""\n\n    def f(self, x):\n        """Method {0}."""\n'
+                '        return x + {1}\n\n\nasync def g():\n    """Coroutine {0}."""\n    return "{2}"\n')
+    first = hashed(template.format("docs", 1, "text"))
+    assert hashed(template.format("other docs,\n    over two lines", 1, "text")) == first
+    assert hashed(template.format("docs", 2, "text")) != first  # a statement
+    assert hashed(template.format("docs", 1, "other text")) != first  # a string that is not a docstring
+    # a string that is a statement after the first one stays code
+    assert hashed('def f():\n    x = 1\n    "not a docstring"\n') != hashed("def f():\n    x = 1\n")
