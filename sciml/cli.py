@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 
@@ -340,9 +341,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # job logs (results/logs/...) get the package's notes: resumed checkpoints, NNCG's damping raises
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    started = time.perf_counter()
     try:
         args.run(args)
     except (ConfigError, ResultFileError, KeyError) as error:
         print(f"sciml {args.verb}: error: {error.args[0] if error.args else error}", file=sys.stderr)
         return 2
+    from sciml.joblog import summary  # the log's last line: what the job wrote (a cell: its seeds) and how long
+
+    print(summary(args, time.perf_counter() - started), file=sys.stderr)
     return 0

@@ -85,7 +85,7 @@ def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: in
         objective = problem.objective(settings, spec["axes"], data, model, device)
         strategy = build_strategy(spec["strategy_settings"])
         checkpoint = progress.seed_checkpoint(seed, model) if progress is not None else None
-        monitor = Monitor(objective, strategy.plan(), checkpoint)
+        monitor = Monitor(objective, strategy.plan(), checkpoint, seed=seed)
 
         start = time.perf_counter()
         try:

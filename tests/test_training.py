@@ -205,3 +205,46 @@ def test_other_runtime_errors_in_training_are_not_called_memory(monkeypatch):
     assert type(raised.value) is RuntimeError
     assert asked_memory("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.15 GiB total capacity)") == "20.00 GiB"
     assert asked_memory("Unable to allocate 8.00 PiB for an array with shape (1,)") == "8.00 PiB"
+
+
+def test_train_job_log_names_a_diverged_seed_and_ends_with_what_happened(monkeypatch, tmp_path, capsys, caplog):
+    """`sciml train`'s stderr is the job log: a line per diverged seed (seed, step, loss), then one summary."""
+    import json
+    import logging
+    import re
+
+    from sciml.cli import main
+    from sciml.store import write_netcdf
+
+    original = PINNObjective.residuals
+    calls = {"n": 0}
+
+    def poisoned(self):
+        terms = original(self)
+        if torch.initial_seed() == 1:
+            calls["n"] += 1
+            if calls["n"] > 5:
+                terms["pde"] = terms["pde"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(PINNObjective, "residuals", poisoned)
+    paths = []
+    for product, ds in cell_data(5, 100).items():
+        paths.append(str(tmp_path / f"{product}.nc"))
+        write_netcdf(ds, paths[-1])
+    out = tmp_path / "cell.nc"
+    spec = cell_spec(5, 100, {"method": "adam", "steps": 20, "batch_seeds": False}, seeds=(0, 1))
+    with caplog.at_level(logging.INFO):
+        assert main(["train", "--spec", json.dumps(spec), "--out", str(out), *paths]) == 0
+    diverged = [r.getMessage() for r in caplog.records if "diverged" in r.getMessage()]
+    assert len(diverged) == 1 and re.fullmatch(r"seed 1 diverged at step \d+: loss nan; the cell records it as diverged",
+                                               diverged[0]), diverged
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"sciml train: wrote {re.escape(str(out))} \(1 seed ok, 1 diverged\) in \d+\.\d s", last), last
+
+    assert main(["aggregate", "--spec", json.dumps({"model": "pinn", "problem": "convection", "strategy": "adam",
+                 "axes": ["beta", "n_f"], "thresholds": {"train_loss": 1.0, "test_error": 1.0}, "smoothing_sigma": 0.0}),
+                 "--out", str(tmp_path / "regimes.nc"), str(out)]) == 0
+    assert re.fullmatch(r"sciml aggregate: wrote \S+regimes\.nc in \d+\.\d s", capsys.readouterr().err.strip().splitlines()[-1])
+    assert main(["aggregate", "--spec", "{", "--out", str(tmp_path / "x.nc"), str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("sciml aggregate: error: --spec is not valid JSON")

@@ -95,9 +95,10 @@ def supports_seed_batching(objective: Objective) -> bool:
 class SeedMonitors:
     """Each seed's monitor and outcome while its batch trains."""
 
-    def __init__(self, batch: SeedBatch, plan: Plan):
+    def __init__(self, batch: SeedBatch, plan: Plan, seeds: Sequence[int] | None = None):
         self.batch = batch
-        self.monitors = [Monitor(SeedView(batch, row), plan) for row in range(batch.size)]
+        self.monitors = [Monitor(SeedView(batch, row), plan, seed=None if seeds is None else seeds[row])
+                         for row in range(batch.size)]
         self.status = [STATUS_OK] * batch.size
         self.stop_step = [0] * batch.size
 
@@ -159,7 +160,7 @@ def train_seeds_together(
         return None
 
     batch = SeedBatch(objective, models)
-    seeds = SeedMonitors(batch, strategy.plan())
+    seeds = SeedMonitors(batch, strategy.plan(), spec["seeds"])
     start = time.perf_counter()
     run_phases(PHASES[strategy.method](batch, strategy.settings), seeds)
     wall_time = (time.perf_counter() - start) / batch.size
