@@ -17,9 +17,10 @@ import xarray as xr
 
 from sciml import naming
 from sciml.config import ConfigError
+from sciml.contract import COMPARISON, GUIDANCE, REGIMES, ROBUSTNESS
 from sciml.guidance import ALL_PROBLEMS, FAMILY_ACROSS, FAMILY_PROBLEM, read_table
 from sciml.regimes import REGIME_NAMES, label
-from sciml.store import ResultFileError, read_netcdf
+from sciml.store import read_netcdf
 
 DESCRIPTIONS = {"I": "well-trained", "II": "under-trained", "III": "over-trained"}
 METRIC_WORDS = {"test_error": "test error", "train_loss": "training loss"}
@@ -40,7 +41,7 @@ def parse_cell(parts: list[str]) -> dict[str, float]:
 
 def load_guidance(results: str) -> pd.DataFrame | None:
     path = naming.guidance_path(results)
-    return read_table(read_netcdf(path)) if Path(path).exists() else None
+    return read_table(read_netcdf(path, GUIDANCE)) if Path(path).exists() else None
 
 
 def regime_dataset_path(results: str, model: str, problem: str, strategy: str | None,
@@ -64,12 +65,12 @@ def advise(results: str, model: str, problem: str, strategy: str | None, metric:
            cell: Mapping[str, float] | None = None, measured: tuple[float, float] | None = None) -> str:
     table = load_guidance(results)
     path = regime_dataset_path(results, model, problem, strategy, table)
-    ds = read_netcdf(path)
+    ds = read_netcdf(path, REGIMES)
     strategy = ds.attrs["strategy"]
     lines = [f"{model} / {problem}, labelled with {strategy} (tau_L = {ds.attrs['threshold_train_loss']:g}, "
              f"tau_E = {ds.attrs['threshold_test_error']:g}; {path})"]
     robustness_file = naming.robustness_path(results, model, problem, strategy)
-    robust = read_netcdf(robustness_file) if Path(robustness_file).exists() else None
+    robust = read_netcdf(robustness_file, ROBUSTNESS) if Path(robustness_file).exists() else None
     if cell is not None:
         regime = _place_cell(ds, cell, robust, robustness_file, lines)
     else:
@@ -205,10 +206,12 @@ def _effect(row, baseline: str, words: str) -> str:
 def _at_cell(results: str, model: str, problem: str, strategy: str, baseline: str, metric: str,
              cell: Mapping[str, float]) -> str:
     path = naming.comparison_path(results, model, problem, strategy, baseline)
+    if not Path(path).exists():
+        return f"  at this cell: no comparison of {strategy} with {baseline} ({path})"
+    comparison = read_netcdf(path, COMPARISON)  # a file that breaks the contract is an error, not an absence
     try:
-        comparison = read_netcdf(path)
         here = comparison.sel(dict(cell))
-    except (ResultFileError, KeyError):
+    except KeyError:
         return f"  at this cell: no comparison of {strategy} with {baseline} ({path})"
     return (f"  at this cell: {strategy} changes the seed-mean {METRIC_WORDS[metric]} by "
             f"{-float(here[f'{metric}_relative_improvement']):+.0%} over {int(here['n_pairs'])} seed pairs, "

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 
@@ -152,14 +153,14 @@ def cmd_figure(args) -> None:
 
 def cmd_retrain(args) -> None:
     """Retrain one cell from the provenance stored in its file, regenerating its data in memory."""
-    import numpy as np
     import torch
 
     from sciml.problems import get_problem
+    from sciml.reproduce import reproduction_report
     from sciml.store import read_netcdf, write_netcdf
     from sciml.train import train_cell
 
-    stored = read_netcdf(args.cell)
+    stored = read_netcdf(args.cell, "cell file")
     torch.set_num_threads(args.threads or int(stored.attrs.get("torch_threads", 1)))
     spec = _spec(stored.attrs["config"])
     problem = get_problem(spec["problem"])
@@ -169,15 +170,11 @@ def cmd_retrain(args) -> None:
     fresh = train_cell(spec, data)
     if args.out:
         write_netcdf(fresh, args.out)
-    same = True
-    for name in ("train_loss", "test_error"):
-        a, b = stored[name].values.ravel(), fresh[name].values.ravel()
-        equal = np.array_equal(a, b, equal_nan=True)
-        same &= equal
-        print(f"{name}: stored {a} retrained {b} {'identical' if equal else 'DIFFERENT'}")
+    lines, differ = reproduction_report(stored, fresh)  # every variable but wall-clock times
+    print("\n".join(lines))
     print(f"stored on {stored.attrs.get('device')}, retrained on {fresh.attrs['device']}")
-    if args.check and not same:
-        raise ResultFileError(f"{args.cell}: retraining did not reproduce the stored numbers")
+    if args.check and differ:
+        raise ResultFileError(f"{args.cell}: retraining did not reproduce the stored numbers: {', '.join(differ)} differ")
 
 
 def cmd_check(args) -> None:
@@ -206,7 +203,7 @@ def cmd_show(args) -> None:
     from sciml.regimes import REGIME_NAMES
     from sciml.store import read_netcdf
 
-    ds = read_netcdf(args.dataset)
+    ds = read_netcdf(args.dataset, "regime dataset")
     difficulty, data_axis = ds.attrs["axes"].split()
     grid = ds.transpose(difficulty, data_axis, ...)
     print(f"{ds.attrs['model']} / {ds.attrs['problem']} / {ds.attrs['strategy']}  "
@@ -218,7 +215,7 @@ def cmd_show(args) -> None:
         robustness_file = naming.robustness_path(str(path.parents[3]), ds.attrs["model"], ds.attrs["problem"],
                                                  ds.attrs["strategy"])
         if Path(robustness_file).exists():
-            robust = read_netcdf(robustness_file).transpose(difficulty, data_axis, ...)
+            robust = read_netcdf(robustness_file, "robustness dataset").transpose(difficulty, data_axis, ...)
     legend = f"each cell: regime, seed-mean {args.metric}"
     legend += ", (label confidence)" if robust is not None else ""
     print(legend + "; \u2020k/n: only k of n seeds finished")
@@ -366,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # job logs (results/logs/...) get the package's notes: resumed checkpoints, NNCG's damping raises
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    started = time.perf_counter()
     try:
         args.run(args)
     except (ConfigError, ResultFileError, KeyError) as error:
@@ -374,4 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line in the job's log, not a traceback
         print(f"sciml {args.verb}: interrupted", file=sys.stderr)
         return 130
+    from sciml.joblog import summary  # the log's last line: what the job wrote (a cell: its seeds) and how long
+
+    print(summary(args, time.perf_counter() - started), file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ own state (history, stall count) is part of what is saved.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ from sciml.params import flatten
 
 if TYPE_CHECKING:
     from sciml.checkpoint import SeedCheckpoint
+
+log = logging.getLogger(__name__)
 
 
 class Diverged(Exception):
@@ -72,9 +75,11 @@ class History:
 
 class Monitor:
     def __init__(self, objective: Objective, plan: Plan, checkpoint: SeedCheckpoint | None = None,
-                 on_step: Callable[[int, float | None], None] | None = None):
+                 seed: int | None = None, on_step: Callable[[int, float | None], None] | None = None):
         """``on_step(step, latest loss)`` is called after every step (the job's progress log)."""
         self.objective = objective
+        #: the seed being trained, for the job log's line when it diverges
+        self.seed = seed
         self.plan = plan
         self.checkpoint = checkpoint
         self.on_step = on_step
@@ -112,6 +117,9 @@ class Monitor:
         self.steps_run = step
         params = flatten(self.objective.parameters())
         if (loss is not None and not np.isfinite(loss)) or not bool(torch.isfinite(params).all()):
+            what = f"loss {loss}" if loss is not None and not np.isfinite(loss) else f"parameters not finite (loss {loss})"
+            who = "a seed" if self.seed is None else f"seed {self.seed}"
+            log.warning("%s diverged at step %d: %s; the cell records it as diverged", who, step, what)
             raise Diverged(step, float("nan") if loss is None else loss)
         self._observe(step, params)
         if self.on_step is not None:

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
+from sciml.contract import CELL
 from sciml.store import STATUS_OK, combine_cells
 
 WELL_TRAINED, UNDER_TRAINED, OVER_TRAINED = 1, 2, 3
@@ -50,7 +51,7 @@ def seed_mean(values: xr.DataArray, ok: xr.DataArray) -> xr.DataArray:
 
 def build_regime_dataset(cell_paths: Sequence[str], spec: Mapping[str, Any]) -> xr.Dataset:
     """Combine the cells of one (model, problem, strategy) and label every cell's regime."""
-    ds = combine_cells(cell_paths, spec["axes"])
+    ds = combine_cells(cell_paths, spec["axes"], CELL)
     ds = ds.transpose(*spec["axes"], "seed", ...)
     ok = ds["status"] == STATUS_OK
     ds["n_seeds"] = ds["status"].notnull().sum("seed").astype(np.int16)

@@ -86,10 +86,17 @@ def write_csv(table, path: str | os.PathLike) -> None:
         table.to_csv(temporary, index=False)
 
 
-def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
-    """Load a whole result file, or fail naming the file and how to regenerate it."""
+def read_netcdf(path: str | os.PathLike, kind: str | None = None) -> xr.Dataset:
+    """Load a whole result file and check it against its data contract (:mod:`sciml.contract`), or fail
+    naming the file, what is wrong with it and how to regenerate it.
+
+    ``kind`` (one of :data:`sciml.contract.KINDS`) is what the reader expects; by default the file's own
+    attributes say which kind it is, and a file that says nothing is refused.
+    """
+    from sciml import contract
+
     try:
-        return xr.load_dataset(path, engine="netcdf4")
+        ds = xr.load_dataset(path, engine="netcdf4")
     except FileNotFoundError:
         raise ResultFileError(f"{path}: no such result file; run snakemake to produce it") from None
     except Exception as error:  # netCDF4 raises OSError/RuntimeError/ValueError depending on the damage
@@ -97,13 +104,30 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
             f"{path} is not a readable NetCDF result file ({type(error).__name__}: {error}). "
             f"Delete it and rerun snakemake to regenerate it."
         ) from error
+    detected = contract.detect(ds)
+    if kind is not None and kind not in contract.KINDS:
+        raise ValueError(f"unknown kind of result file {kind!r}; one of {contract.KINDS}")
+    if detected is None and kind is None:
+        raise ResultFileError(f"{path} is not a result file of this workflow: no attribute says whether it is a "
+                              f"{', '.join(contract.KINDS)} (docs/DATA.md); regenerate it with snakemake")
+    if kind is not None and detected is not None and detected != kind:
+        raise ResultFileError(f"{path} is a {detected}, not the {kind} expected here")
+    kind = kind or detected
+    problems = contract.violations(ds, kind)
+    if problems:
+        raise ResultFileError(
+            f"{path} breaks the contract of a {contract.describe(kind, ds)} (docs/DATA.md): {'; '.join(problems)}. "
+            f"Delete it and rerun snakemake to regenerate it."
+        )
+    return ds
 
 
-def combine_cells(paths: Sequence[str | os.PathLike], axes: Sequence[str]) -> xr.Dataset:
-    """Combine per-cell files into one dataset indexed by the axes; missing cells become NaN."""
+def combine_cells(paths: Sequence[str | os.PathLike], axes: Sequence[str], kind: str | None = None) -> xr.Dataset:
+    """Combine per-cell files (of ``kind``, see :func:`read_netcdf`) into one dataset indexed by the axes;
+    missing cells become NaN."""
     cells = []
     for path in paths:
-        ds = read_netcdf(path)
+        ds = read_netcdf(path, kind)
         missing = [axis for axis in axes if axis not in ds.dims]
         if missing:
             raise ResultFileError(f"{path} lacks the axis dimension(s) {missing}; regenerate it with snakemake")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,7 @@ import xarray as xr
 
 from sciml.batched.runners import train_seeds_together
 from sciml.checkpoint import CellProgress, Checkpointer
+from sciml.config import ConfigError
 from sciml.models import build_model
 from sciml.monitor import Diverged, Monitor
 from sciml.params import flatten
@@ -25,6 +28,42 @@ from sciml.strategies import build_strategy
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class CellOutOfMemory(ConfigError):
+    """A cell asked for more memory than its device has: the cell as configured does not fit this machine."""
+
+
+#: what allocators say when they run out (torch's CPU and CUDA allocators, numpy)
+_OUT_OF_MEMORY = re.compile(r"out of memory|not enough memory|can't allocate memory|tried to allocate|"
+                            r"unable to allocate", re.IGNORECASE)
+_ASKED = (re.compile(r"tried to allocate (\d+) bytes", re.IGNORECASE),  # torch CPU: a byte count
+          re.compile(r"(?:tried|unable) to allocate ([\d.]+ ?[KMGTPE]i?B)", re.IGNORECASE))  # CUDA, numpy
+
+
+def asked_memory(message: str) -> str:
+    """How much memory an allocator's message says was asked for, in words."""
+    found = _ASKED[0].search(message)
+    if found:
+        return f"{int(found.group(1)) / 2**30:.3g} GiB"
+    found = _ASKED[1].search(message)
+    return found.group(1) if found else "an amount the allocator did not say"
+
+
+@contextmanager
+def memory_named(spec: Mapping[str, Any], device: torch.device, seeds: str) -> Iterator[None]:
+    """Turn an allocator's out-of-memory error into one naming the cell, the seed(s) and the memory asked for."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        if not (isinstance(error, (MemoryError, torch.OutOfMemoryError)) or _OUT_OF_MEMORY.search(str(error))):
+            raise
+        said = (str(error).strip().splitlines() or [""])[0]
+        raise CellOutOfMemory(
+            f"training cell {cell_name(spec)} ({seeds}) ran out of memory on {device}: it tried to allocate "
+            f"{asked_memory(str(error))}. Use a smaller model, fewer points or samples, or a machine with more "
+            f"memory (the allocator said: {type(error).__name__}: {said})"
+        ) from error
 
 
 def default_device() -> torch.device:
@@ -41,26 +80,27 @@ def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: in
     model_settings = dict(spec["model_settings"])
     dtype = DTYPES[model_settings.pop("dtype", "float32")]
 
-    torch.manual_seed(seed)
-    model = build_model(model_settings, problem.input_dim, problem.output_dim).to(device=device, dtype=dtype)
-    objective = problem.objective(settings, spec["axes"], data, model, device)
-    strategy = build_strategy(spec["strategy_settings"])
-    checkpoint = progress.seed_checkpoint(seed, model) if progress is not None else None
-    monitor = Monitor(objective, strategy.plan(), checkpoint, on_step)
+    with memory_named(spec, device, f"seed {seed}"):
+        torch.manual_seed(seed)
+        model = build_model(model_settings, problem.input_dim, problem.output_dim).to(device=device, dtype=dtype)
+        objective = problem.objective(settings, spec["axes"], data, model, device)
+        strategy = build_strategy(spec["strategy_settings"])
+        checkpoint = progress.seed_checkpoint(seed, model) if progress is not None else None
+        monitor = Monitor(objective, strategy.plan(), checkpoint, seed=seed, on_step=on_step)
 
-    start = time.perf_counter()
-    try:
-        strategy.run(objective, monitor)
-        status, stop_step = STATUS_OK, monitor.steps_run
-    except Diverged as diverged:
-        status, stop_step = STATUS_DIVERGED, diverged.step
-    wall_time = time.perf_counter() - start + (checkpoint.elapsed_before if checkpoint is not None else 0.0)
+        start = time.perf_counter()
+        try:
+            strategy.run(objective, monitor)
+            status, stop_step = STATUS_OK, monitor.steps_run
+        except Diverged as diverged:
+            status, stop_step = STATUS_DIVERGED, diverged.step
+        wall_time = time.perf_counter() - start + (checkpoint.elapsed_before if checkpoint is not None else 0.0)
 
-    if status == STATUS_OK:
-        total, components = objective.loss()
-        train_loss, test_error = total.item(), objective.test_error()
-        components = {name: value.item() for name, value in components.items()}
-    else:
+        if status == STATUS_OK:
+            total, components = objective.loss()
+            train_loss, test_error = total.item(), objective.test_error()
+            components = {name: value.item() for name, value in components.items()}
+    if status != STATUS_OK:
         train_loss, test_error = np.nan, np.nan
         components = {name: np.nan for name in monitor.history.components}
     return SeedResult(
@@ -90,8 +130,9 @@ def train_cell(
     seeds = list(spec["seeds"])
     log.info("training %s: %d seed(s) x %d steps on %s", cell_name(spec), len(seeds), steps, device)
     together = ProgressLog(steps)
-    results = train_seeds_together(spec, data, device,  # None: the seeds cannot be trained together
-                                   on_step=lambda step, loss: together.update(step, loss, "seeds together"))
+    with memory_named(spec, device, f"seeds {seeds} together"):
+        results = train_seeds_together(spec, data, device,  # None: the seeds cannot be trained together
+                                       on_step=lambda step, loss: together.update(step, loss, "seeds together"))
     if results is not None:  # no checkpoints on this path yet: an interrupted batched cell starts over
         return cell_dataset(spec["axes"], results, {**provenance_attrs(spec, device), "seed_batching": "together"})
     progress = CellProgress(checkpointer, device)

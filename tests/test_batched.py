@@ -217,7 +217,7 @@ def test_seeds_stop_on_their_own():
     assert_cells_close(together, one_by_one, rtol=1e-6)
 
 
-def test_a_diverged_seed_leaves_the_batch_and_the_others_go_on():
+def test_a_diverged_seed_leaves_the_batch_and_the_others_go_on(caplog):
     strategy = build_strategy({"method": "lbfgs", "steps": 4, "max_iter": 5})
 
     def train(poison_at):
@@ -232,11 +232,15 @@ def test_a_diverged_seed_leaves_the_batch_and_the_others_go_on():
                 batch.theta[1, 0] = float("nan")
             return losses
 
-        seeds = SeedMonitors(batch, strategy.plan())
+        seeds = SeedMonitors(batch, strategy.plan(), [10, 11, 12])
         run_phases([(length, poisoned)], seeds)
         return batch, seeds, calls
 
-    batch, seeds, calls = train(poison_at=2)
+    with caplog.at_level("WARNING", logger="sciml.monitor"):
+        batch, seeds, calls = train(poison_at=2)
+    # the job log names the seed (not its row) and the step
+    (record,) = caplog.records
+    assert record.getMessage().startswith("seed 11 diverged at step 2: parameters not finite (loss ")
     assert seeds.status == [STATUS_OK, STATUS_DIVERGED, STATUS_OK]
     assert seeds.stop_step[1] == 2 and [seeds.monitors[row].steps_run for row in (0, 2)] == [4, 4]
     assert calls == [[0, 1, 2], [0, 1, 2], [0, 2], [0, 2]]

@@ -267,6 +267,8 @@ def test_landscape_connectivity_similarity_and_alpha_figures_draw(lbfgs_cell, ad
         combined = combine_diagnostic([tmp_path / f"{kind}.nc"], regimes, {
             "diagnostic": kind, "kind": kind, "model": "pinn", "problem": "convection", "strategy": "lbfgs",
             "versus": versus, "axes": ["beta", "n_f"]})
+        write_netcdf(combined, tmp_path / f"{kind}_combined.nc")
+        xr.testing.assert_identical(read_netcdf(tmp_path / f"{kind}_combined.nc"), combined)  # meets its contract
         paths = FIGURES[figure]([combined], {}, tmp_path / figure)
         assert all(path.stat().st_size > 0 for path in paths)
 

@@ -155,3 +155,131 @@ def test_written_files_follow_the_umask(tmp_path, cells):
     assert (tmp_path / "cell.nc").stat().st_mode & 0o777 == 0o664
     assert (tmp_path / "table.csv").stat().st_mode & 0o777 == 0o664
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cell.nc", "table.csv"]  # no temporary left
+
+
+def _broken(cells, tmp_path, change) -> str:
+    """A copy of a real cell file with one change to its variables, under the cell's own file name."""
+    ds = change(read_netcdf(cells[0]))
+    path = tmp_path / cells[0].name
+    write_netcdf(ds, path)
+    return str(path)
+
+
+def test_a_cell_missing_a_variable_is_refused_naming_file_and_variable(cells, tmp_path, capsys):
+    path = _broken(cells, tmp_path, lambda ds: ds.drop_vars(["train_loss", "loss_pde"]))
+    with pytest.raises(ResultFileError, match=f"{path} breaks the contract of a cell file") as error:
+        read_netcdf(path)
+    assert "missing variable(s) train_loss" in str(error.value) and "loss_pde" not in str(error.value)
+    # the aggregation job, which once labelled the cell II from a NaN, stops there
+    spec = {"model": "pinn", "problem": "convection", "strategy": "lbfgs", "axes": ["beta", "n_f"],
+            "thresholds": {"train_loss": 1.0, "test_error": 1.0}, "smoothing_sigma": 0.7}
+    with pytest.raises(ResultFileError, match=f"{path}.*train_loss"):
+        build_regime_dataset([path, cells[1]], spec)
+    from sciml.cli import main
+
+    assert main(["aggregate", "--spec", json.dumps(spec), "--out", str(tmp_path / "regimes.nc"), path]) == 2
+    err = capsys.readouterr().err
+    assert f"sciml aggregate: error: {path}" in err and "missing variable(s) train_loss" in err
+    assert not (tmp_path / "regimes.nc").exists()
+
+
+def test_a_cell_with_wrong_dimensions_or_dtype_is_refused(cells, tmp_path):
+    def wrong_dims(ds):
+        return ds.assign(test_error=ds["history_test_error"])
+
+    def wrong_dtype(ds):
+        return ds.assign(status=ds["status"].astype(np.float64))
+
+    path = _broken(cells, tmp_path, wrong_dims)
+    with pytest.raises(ResultFileError, match=f"{path}.*test_error has dimensions "
+                                              r"\('beta', 'n_f', 'seed', 'step'\), expected \('beta', 'n_f', 'seed'\)"):
+        read_netcdf(path)
+    path = _broken(cells, tmp_path, wrong_dtype)
+    with pytest.raises(ResultFileError, match=f"{path}.*status is float64, expected integer"):
+        read_netcdf(path)
+    with pytest.raises(ResultFileError, match="no history_loss_<term> variable"):
+        read_netcdf(_broken(cells, tmp_path, lambda ds: ds.drop_vars([n for n in ds if n.startswith("history_loss")])))
+
+
+def test_readers_refuse_a_file_of_another_kind_and_a_file_of_no_kind(cells, tmp_path, capsys):
+    from sciml.cli import main
+
+    assert main(["show", str(cells[0])]) == 2
+    assert f"{cells[0]} is a cell file, not the regime dataset expected here" in capsys.readouterr().err
+    stranger = tmp_path / "stranger.nc"
+    write_netcdf(xr.Dataset({"train_loss": ("seed", [1.0])}), stranger)
+    with pytest.raises(ResultFileError, match=f"{stranger} is not a result file of this workflow"):
+        read_netcdf(stranger)
+    assert read_netcdf(cells[0], "cell file")["train_loss"].dtype == np.float64
+
+
+def test_a_regime_dataset_missing_its_labels_is_refused_by_show(cells, tmp_path, capsys):
+    from sciml.cli import main
+
+    spec = {"model": "pinn", "problem": "convection", "strategy": "lbfgs", "axes": ["beta", "n_f"],
+            "thresholds": {"train_loss": 1.0, "test_error": 1.0}, "smoothing_sigma": 0.7}
+    regimes = build_regime_dataset(cells, spec).assign_attrs(provenance_attrs(spec))
+    path = tmp_path / "lbfgs.nc"
+    write_netcdf(regimes.drop_vars("regime"), path)
+    assert main(["show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"sciml show: error: {path} breaks the contract of a regime dataset" in err and "regime" in err
+    write_netcdf(regimes, path)
+    assert main(["show", str(path)]) == 0
+
+
+def test_reproduction_compares_every_variable_but_wall_time(cells, tmp_path):
+    from sciml.reproduce import differences, reproduction_report
+
+    stored = read_netcdf(cells[0])
+    copy = stored.copy(deep=True)
+    copy["wall_time"] += 5.0  # timing: never reproduced, never compared
+    write_netcdf(copy, tmp_path / "same.nc")
+    lines, differ = reproduction_report(stored, read_netcdf(tmp_path / "same.nc"))
+    assert differ == {} and "train_loss" in lines[0] and lines[0].endswith("identical")
+    assert lines[2].startswith("all ") and lines[2].endswith("variables identical")
+    assert lines[3] == "not compared (wall-clock time): wall_time"
+    copy["params"] += 1
+    copy["history_train_loss"][:] = 0.0
+    write_netcdf(copy, tmp_path / "changed.nc")
+    lines, differ = reproduction_report(stored, read_netcdf(tmp_path / "changed.nc"))
+    assert sorted(differ) == ["history_train_loss", "params"]  # train_loss and test_error still agree
+    assert lines[0].endswith("identical") and lines[1].endswith("identical")
+    assert lines[2].startswith("DIFFERENT: 2 of") and "params (10602 of 10602 values differ)" in lines[2]
+    assert differences(stored, stored.drop_vars("loss_ic")) == {"loss_ic": "only in the stored cell"}
+
+
+def test_retrain_check_fails_naming_what_the_stored_file_does_not_reproduce(cells, tmp_path, capsys):
+    from sciml.cli import main
+
+    changed = read_netcdf(cells[2])
+    changed["snapshot_params"] += 1
+    changed["history_test_error"][:] = 0.0
+    path = tmp_path / cells[2].name
+    write_netcdf(changed, path)
+    assert main(["retrain", str(path)]) == 0  # without --check: a report only
+    assert main(["retrain", str(path), "--check"]) == 2
+    captured = capsys.readouterr()
+    assert "DIFFERENT: 2 of" in captured.out and "snapshot_params (" in captured.out
+    assert f"{path}: retraining did not reproduce the stored numbers: history_test_error, snapshot_params differ" \
+        in captured.err
+
+
+def test_code_hash_ignores_docstrings_but_not_statements(tmp_path, monkeypatch):
+    import sciml.provenance as provenance
+
+    monkeypatch.setattr(provenance, "PACKAGE_ROOT", tmp_path)
+    module = tmp_path / "module.py"
+
+    def hashed(source: str) -> str:
+        module.write_text(source)
+        return provenance.code_hash([], extra=["module.py"])
+
+    template = ('"""Module {0}."""\n\nclass A:\n    """Class {0}."""\n\n    def f(self, x):\n        """Method {0}."""\n'
+                '        return x + {1}\n\n\nasync def g():\n    """Coroutine {0}."""\n    return "{2}"\n')
+    first = hashed(template.format("docs", 1, "text"))
+    assert hashed(template.format("other docs,\n    over two lines", 1, "text")) == first
+    assert hashed(template.format("docs", 2, "text")) != first  # a statement
+    assert hashed(template.format("docs", 1, "other text")) != first  # a string that is not a docstring
+    # a string that is a statement after the first one stays code
+    assert hashed('def f():\n    x = 1\n    "not a docstring"\n') != hashed("def f():\n    x = 1\n")

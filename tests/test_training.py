@@ -162,3 +162,89 @@ def test_strategy_statistics_land_in_the_cell_file(tmp_path):
     assert (stored["strategy_mu_final"].values >= 1e-2).all()
     plain = train_cell(cell_spec(5, 100, {"method": "adam", "steps": 2}), data, torch.device("cpu"))
     assert not [name for name in plain.data_vars if name.startswith("strategy_")]
+
+
+def test_a_cell_too_large_for_memory_is_named_with_the_memory_asked_for(monkeypatch, tmp_path, capsys):
+    """The allocator's own error (a real one: torch refuses 2**62 bytes at once) becomes one naming the cell."""
+    import json
+
+    import sciml.train
+    from sciml.cli import main
+    from sciml.store import write_netcdf
+    from sciml.train import CellOutOfMemory
+
+    def huge_model(*args, **kwargs):
+        return torch.empty(2**62, dtype=torch.uint8)
+
+    monkeypatch.setattr(sciml.train, "build_model", huge_model)
+    spec = cell_spec(5, 100, {"method": "adam", "steps": 2})
+    with pytest.raises(CellOutOfMemory, match=r"training cell pinn/convection/adam at beta=5 n_f=100 \(seed 0\) "
+                                              r"ran out of memory on cpu: it tried to allocate 4.29e\+09 GiB"):
+        train_cell(spec, cell_data(5, 100), torch.device("cpu"))
+    paths = []
+    for product, ds in cell_data(5, 100).items():
+        paths.append(str(tmp_path / f"{product}.nc"))
+        write_netcdf(ds, paths[-1])
+    assert main(["train", "--spec", json.dumps(spec), "--out", str(tmp_path / "cell.nc"), *paths]) == 2
+    err = capsys.readouterr().err
+    assert "sciml train: error: training cell pinn/convection/adam at beta=5 n_f=100 (seed 0) ran out of " \
+           "memory on cpu: it tried to allocate 4.29e+09 GiB" in err and "DefaultCPUAllocator" in err
+    assert "Traceback" not in err and not (tmp_path / "cell.nc").exists()
+
+
+def test_other_runtime_errors_in_training_are_not_called_memory(monkeypatch):
+    import sciml.train
+    from sciml.train import asked_memory
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(sciml.train, "build_model", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied") as raised:
+        train_cell(cell_spec(5, 100, {"method": "adam", "steps": 2}), cell_data(5, 100), torch.device("cpu"))
+    assert type(raised.value) is RuntimeError
+    assert asked_memory("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.15 GiB total capacity)") == "20.00 GiB"
+    assert asked_memory("Unable to allocate 8.00 PiB for an array with shape (1,)") == "8.00 PiB"
+
+
+def test_train_job_log_names_a_diverged_seed_and_ends_with_what_happened(monkeypatch, tmp_path, capsys, caplog):
+    """`sciml train`'s stderr is the job log: a line per diverged seed (seed, step, loss), then one summary."""
+    import json
+    import logging
+    import re
+
+    from sciml.cli import main
+    from sciml.store import write_netcdf
+
+    original = PINNObjective.residuals
+    calls = {"n": 0}
+
+    def poisoned(self):
+        terms = original(self)
+        if torch.initial_seed() == 1:
+            calls["n"] += 1
+            if calls["n"] > 5:
+                terms["pde"] = terms["pde"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(PINNObjective, "residuals", poisoned)
+    paths = []
+    for product, ds in cell_data(5, 100).items():
+        paths.append(str(tmp_path / f"{product}.nc"))
+        write_netcdf(ds, paths[-1])
+    out = tmp_path / "cell.nc"
+    spec = cell_spec(5, 100, {"method": "adam", "steps": 20, "batch_seeds": False}, seeds=(0, 1))
+    with caplog.at_level(logging.INFO):
+        assert main(["train", "--spec", json.dumps(spec), "--out", str(out), *paths]) == 0
+    diverged = [r.getMessage() for r in caplog.records if "diverged" in r.getMessage()]
+    assert len(diverged) == 1 and re.fullmatch(r"seed 1 diverged at step \d+: loss nan; the cell records it as diverged",
+                                               diverged[0]), diverged
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"sciml train: wrote {re.escape(str(out))} \(1 seed ok, 1 diverged\) in \d+\.\d s", last), last
+
+    assert main(["aggregate", "--spec", json.dumps({"model": "pinn", "problem": "convection", "strategy": "adam",
+                 "axes": ["beta", "n_f"], "thresholds": {"train_loss": 1.0, "test_error": 1.0}, "smoothing_sigma": 0.0}),
+                 "--out", str(tmp_path / "regimes.nc"), str(out)]) == 0
+    assert re.fullmatch(r"sciml aggregate: wrote \S+regimes\.nc in \d+\.\d s", capsys.readouterr().err.strip().splitlines()[-1])
+    assert main(["aggregate", "--spec", "{", "--out", str(tmp_path / "x.nc"), str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("sciml aggregate: error: --spec is not valid JSON")

@@ -182,3 +182,33 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_goes_on(workflow):
     workflow.snakemake("figures")
     assert "resuming" in log.read_text()
     assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+
+def test_job_logs_end_with_what_happened_and_a_cell_missing_a_variable_is_refused(workflow):
+    """Every job's log ends with one line saying what it did; a docstring edit reruns nothing; a cell file
+    without train_loss stops its aggregation with a message naming the file and the variable (issue 21)."""
+    from sciml.store import read_netcdf, write_netcdf
+
+    workflow.write_config(tiny_config())
+    workflow.snakemake("figures")
+    logs = sorted((workflow.workdir / "results/logs").rglob("*.log"))
+    assert logs
+    for log in logs:
+        last = log.read_text().strip().splitlines()[-1]
+        assert re.fullmatch(r"sciml [a-z-]+: wrote \S+( and \S+)*( \(\d seeds? ok, \d diverged\))? in \d+\.\d s",
+                            last), (log, last)
+    cell_log = workflow.workdir / "results/logs/cells/pinn/convection/adam/beta=5__n_f=100.log"
+    assert "(1 seed ok, 0 diverged)" in cell_log.read_text().strip().splitlines()[-1]
+
+    adam = workflow.repo / "sciml" / "strategies" / "adam.py"
+    adam.write_text(adam.read_text().replace('"""Adam on the full-batch objective', '"""Adam, full batch: the objective'))
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+    cell = workflow.workdir / "results/cells/pinn/convection/adam/beta=30__n_f=100.nc"
+    write_netcdf(read_netcdf(cell).drop_vars("train_loss"), cell)
+    result = workflow.snakemake("figures", check=False)
+    assert result.returncode != 0
+    last = (workflow.workdir / "results/logs/regimes/pinn/convection/adam.log").read_text().strip().splitlines()[-1]
+    assert last.startswith("sciml aggregate: error: ") and "missing variable(s) train_loss" in last
+    assert "cells/pinn/convection/adam/beta=30__n_f=100.nc breaks the contract of a cell file" in last
+    assert not (workflow.workdir / "results/regimes/pinn/convection/adam.nc").exists()

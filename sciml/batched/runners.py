@@ -95,9 +95,11 @@ def supports_seed_batching(objective: Objective) -> bool:
 class SeedMonitors:
     """Each seed's monitor and outcome while its batch trains."""
 
-    def __init__(self, batch: SeedBatch, plan: Plan, on_step: Callable[[int, float | None], None] | None = None):
+    def __init__(self, batch: SeedBatch, plan: Plan, seeds: Sequence[int] | None = None,
+                 on_step: Callable[[int, float | None], None] | None = None):
         self.batch = batch
-        self.monitors = [Monitor(SeedView(batch, row), plan, on_step=on_step) for row in range(batch.size)]
+        self.monitors = [Monitor(SeedView(batch, row), plan, seed=None if seeds is None else seeds[row],
+                                 on_step=on_step) for row in range(batch.size)]
         self.status = [STATUS_OK] * batch.size
         self.stop_step = [0] * batch.size
 
@@ -161,7 +163,7 @@ def train_seeds_together(
         return None
 
     batch = SeedBatch(objective, models)
-    seeds = SeedMonitors(batch, strategy.plan(), on_step)
+    seeds = SeedMonitors(batch, strategy.plan(), spec["seeds"], on_step)
     start = time.perf_counter()
     run_phases(PHASES[strategy.method](batch, strategy.settings), seeds)
     wall_time = (time.perf_counter() - start) / batch.size

@@ -12,6 +12,7 @@ from typing import Any
 
 import xarray as xr
 
+from sciml.contract import DIAGNOSTIC
 from sciml.diagnose.flags import FLAG_ATTRS, deceptive_flags
 from sciml.store import STATUS_OK, combine_cells
 
@@ -20,7 +21,7 @@ FROM_REGIMES = ("regime", "train_loss_mean", "test_error_mean", "n_seeds", "n_se
 
 def combine_diagnostic(paths: Sequence[str], regimes: xr.Dataset, spec: Mapping[str, Any]) -> xr.Dataset:
     axes = list(spec["axes"])
-    ds = combine_cells(paths, axes)
+    ds = combine_cells(paths, axes, DIAGNOSTIC)
     ds = ds.reindex({axis: regimes[axis].values for axis in axes}).transpose(*axes, ...)
     for name in FROM_REGIMES:
         ds[name] = regimes[name]

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from sciml.objective import Objective
-from sciml.strategies.base import OptimizerPhase, Phase, Strategy, total_loss
+from sciml.strategies.base import OptimizerPhase, Phase, Strategy, at_least, total_loss
 
 SCHEDULES = ("constant", "cosine")
 
@@ -30,6 +30,7 @@ class Adam(Strategy):
         "eps": 1e-8,
         "weight_decay": 0.0,
     }
+    rules = {"lr": at_least(0)}
 
     def __init__(self, settings: Mapping[str, Any]):
         super().__init__(settings)

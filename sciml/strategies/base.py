@@ -44,6 +44,52 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
 }
 
 
+#: torch.optim.LBFGS line searches by setting value ("none": fixed steps of the learning rate)
+LINE_SEARCHES = {"strong_wolfe": "strong_wolfe", "none": None}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def whole(least: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: _number(v) and v == int(v) and v >= least), f"a whole number >= {least}"
+
+
+def at_least(least: float, strictly: bool = False) -> tuple[Callable[[Any], bool], str]:
+    if strictly:
+        return (lambda v: _number(v) and v > least), f"a number > {least:g}"
+    return (lambda v: _number(v) and v >= least), f"a number >= {least:g}"
+
+
+_BETAS = ((lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_number(b) and 0 <= b < 1 for b in v)),
+          "two numbers in [0, 1)")
+#: ranges of the settings strategies share, checked up front for every strategy that has the setting, so a
+#: value torch would reject fails config validation naming the key, not a job with a traceback. Adam's
+#: learning rates may be 0 (torch's own rule: a frozen phase, which the stall rule then ends); L-BFGS's not.
+SETTING_RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
+    "steps": whole(0), "log_every": whole(1), "snapshots": whole(1), "stop_when_stalled": whole(0),
+    "adam_steps": whole(0), "lbfgs_steps": whole(0), "nncg_steps": whole(0), "pretrain_steps": whole(0),
+    "outer_steps": whole(0), "stage_steps": whole(0),
+    "lbfgs_lr": at_least(0, strictly=True),
+    "adam_lr": at_least(0),
+    "max_iter": whole(1), "history_size": whole(1),
+    "line_search": ((lambda v: v in LINE_SEARCHES), f"one of {sorted(LINE_SEARCHES)}"),
+    "tolerance_grad": at_least(0), "tolerance_change": at_least(0),
+    "betas": _BETAS, "adam_betas": _BETAS,
+    "eps": at_least(0), "adam_eps": at_least(0), "weight_decay": at_least(0),
+}
+
+
+def check_settings(method: str, settings: Mapping[str, Any],
+                   rules: Mapping[str, tuple[Callable[[Any], bool], str]]) -> None:
+    """Raise ValueError naming each setting out of its range (and what is allowed), for the rules it has."""
+    bad = [f"{key!r} must be {says}, got {settings[key]!r}" for key, (ok, says) in rules.items()
+           if key in settings and not ok(settings[key])]
+    if bad:
+        raise ValueError(f"strategy method {method!r}: " + "; ".join(bad))
+
+
 class Phase(ABC):
     """One stretch of training. A call takes one step and returns the loss the optimizer saw (for the
     monitor's divergence check); the state carried from one step to the next can be saved and restored."""
@@ -110,15 +156,13 @@ def total_loss(objective: Objective) -> Callable[[], torch.Tensor]:
 class Strategy(ABC):
     method: str
     defaults: Mapping[str, Any] = {}
+    #: ranges of this strategy's own settings, or where its meaning of a shared one differs (see SETTING_RULES)
+    rules: Mapping[str, tuple[Callable[[Any], bool], str]] = {}
 
     def __init__(self, settings: Mapping[str, Any]):
         settings = {key: value for key, value in settings.items() if key != "method"}
         self.settings = merge_settings(f"strategy method {self.method!r}", {**COMMON_DEFAULTS, **self.defaults}, settings)
-        for key, least in (("steps", 0), ("log_every", 1), ("snapshots", 1), ("stop_when_stalled", 0)):
-            value = self.settings[key]
-            if value != int(value) or value < least:
-                raise ValueError(f"strategy method {self.method!r}: {key!r} must be a whole number >= {least}, "
-                                 f"got {value!r}")
+        check_settings(self.method, self.settings, {**SETTING_RULES, **self.rules})
 
     def plan(self) -> Plan:
         s = self.settings

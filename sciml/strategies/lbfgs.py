@@ -1,11 +1,13 @@
-"""L-BFGS with strong-Wolfe line search (the regime maps' baseline; paper: 1000 outer steps of 20)."""
+"""L-BFGS with strong-Wolfe line search (the regime maps' baseline; paper: 1000 outer steps of 20).
+
+``line_search: none`` takes fixed steps of ``lr`` instead."""
 
 from __future__ import annotations
 
 import torch
 
 from sciml.objective import Objective
-from sciml.strategies.base import OptimizerPhase, Phase, Strategy, total_loss
+from sciml.strategies.base import LINE_SEARCHES, OptimizerPhase, Phase, Strategy, at_least, total_loss
 
 
 class LBFGS(Strategy):
@@ -18,6 +20,7 @@ class LBFGS(Strategy):
         "tolerance_grad": 1e-7,
         "tolerance_change": 1e-9,
     }
+    rules = {"lr": at_least(0, strictly=True)}
 
     def phases(self, objective: Objective) -> list[Phase]:
         s = self.settings
@@ -26,7 +29,7 @@ class LBFGS(Strategy):
             lr=s["lr"],
             max_iter=s["max_iter"],
             history_size=s["history_size"],
-            line_search_fn=s["line_search"],
+            line_search_fn=LINE_SEARCHES[s["line_search"]],
             tolerance_grad=s["tolerance_grad"],
             tolerance_change=s["tolerance_change"],
         )

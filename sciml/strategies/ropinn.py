@@ -31,7 +31,7 @@ import torch
 
 from sciml.objective import Objective
 from sciml.params import flatten
-from sciml.strategies.adam_lbfgs import ADAM_DEFAULTS, LBFGS_DEFAULTS, LINE_SEARCHES, lbfgs_optimizer
+from sciml.strategies.adam_lbfgs import ADAM_DEFAULTS, LBFGS_DEFAULTS, lbfgs_optimizer
 from sciml.strategies.base import Phase, Strategy
 
 #: guards the calibration ratio against parameters whose gradient is always zero
@@ -96,9 +96,6 @@ class RoPINN(Strategy):
         s = self.settings
         if s["optimizer"] not in ("adam", "lbfgs"):
             raise ValueError(f"strategy method 'ropinn': optimizer must be 'adam' or 'lbfgs', got {s['optimizer']!r}")
-        if s["line_search"] not in LINE_SEARCHES:
-            raise ValueError(f"strategy method 'ropinn': line_search must be one of {sorted(LINE_SEARCHES)}, "
-                             f"got {s['line_search']!r}")
         if s["region_size"] < 0 or s["max_region_size"] < 0:
             raise ValueError("strategy method 'ropinn': region_size and max_region_size must be >= 0")
         window = s["calibration_window"]
