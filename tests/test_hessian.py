@@ -351,3 +351,57 @@ def test_linear_in_parameters_pinn_has_the_gauss_newton_hessian():
     hessian = exact_hessian(objective, symmetrize=False)
     np.testing.assert_allclose(hessian, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
     assert_same_bits(objective, before)
+
+
+# -- λ_min on its own scale ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_pinns():
+    """Three tiny PINNs after 100 L-BFGS steps: λ_max in the hundreds to tens of thousands, λ_min a tiny negative
+    number beside a dense cluster at zero, as in trained PINNs of every size."""
+    from sciml.monitor import Monitor
+    from sciml.strategies import build_strategy
+
+    cases = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = build_model({"architecture": "mlp", "hidden": [8, 8], "activation": "tanh"}, 2, 1).double()
+        objective = pinn_objective(model)[0]
+        strategy = build_strategy({"method": "lbfgs", "steps": 100, "max_iter": 20})
+        strategy.run(objective, Monitor(objective, strategy.plan()))
+        cases.append((objective, np.linalg.eigvalsh(exact_hessian(objective))))
+    return cases
+
+
+def test_lambda_min_of_trained_pinns_is_right_or_flagged(trained_pinns):
+    """A test relative to ‖H‖ called λ_min converged at the wrong sign (+2e-5 against −5.6e-5); each end now
+    converges on its own scale, and an end that has not is an upper bound flagged as such."""
+    flagged = 0
+    for objective, eigenvalues in trained_pinns:
+        assert eigenvalues[0] < 0 and abs(eigenvalues[0]) < 1e-5 * eigenvalues[-1]
+        for steps in (30, 105):
+            extremes = lanczos_extreme_eigenvalues(objective, max_steps=steps, tol=TOL)
+            assert extremes.converged_max
+            assert abs(extremes.lambda_max - eigenvalues[-1]) <= TOL * eigenvalues[-1]
+            assert extremes.lambda_min >= eigenvalues[0] - 1e-12 * eigenvalues[-1]  # Ritz values interlace
+            if extremes.converged_min:
+                assert abs(extremes.lambda_min - eigenvalues[0]) <= 2 * TOL * abs(eigenvalues[0])
+            else:
+                flagged += 1
+            if steps == 105:  # the whole space: exact
+                assert extremes.converged_min
+    assert flagged >= 1  # 30 products do not resolve every such end: the flag is what tells
+
+
+def test_a_small_negative_end_beside_a_cluster_is_not_called_converged_early():
+    rng = np.random.default_rng(0)
+    spectrum = np.concatenate([[100.0, -1e-3], rng.uniform(0.0, 5.0, 198)])
+    quadratic = Quadratic(matrix_with_spectrum(spectrum))
+    early = lanczos_extreme_eigenvalues(quadratic, max_steps=30, tol=TOL)
+    # the old test (both residuals below tol x ‖H‖ = 0.1) would have passed here with λ_min off by half
+    assert max(early.residual_max, early.residual_min) <= TOL * 100.0
+    assert early.converged_max and not early.converged_min and not early.converged
+    assert early.lambda_min > -1e-3
+    full = lanczos_extreme_eigenvalues(quadratic, max_steps=200, tol=TOL)
+    assert full.converged and abs(full.lambda_min + 1e-3) <= TOL * 1e-3

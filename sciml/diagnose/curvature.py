@@ -32,7 +32,7 @@ DEFAULTS: Mapping[str, Any] = {
 }
 SNAPSHOT_CHOICES = ("last", "all", "ends")
 VALUES = ("lambda_max", "lambda_min", "largest_magnitude", "trace", "trace_standard_error", "loss", "test_error",
-          "eigen_converged", "trace_converged", "matvecs", "seconds")
+          "eigen_converged", "lambda_min_converged", "trace_converged", "matvecs", "seconds")
 ATTRS = {
     "lambda_max": {"long_name": "algebraic largest Hessian eigenvalue (Lanczos)"},
     "lambda_min": {"long_name": "algebraic smallest Hessian eigenvalue (Lanczos)"},
@@ -41,7 +41,9 @@ ATTRS = {
     "trace_standard_error": {"long_name": "standard error of the Hutchinson mean"},
     "loss": {"long_name": "training loss at the probed parameters"},
     "test_error": {"long_name": "test error at the probed parameters"},
-    "eigen_converged": {"long_name": "1 if Lanczos and power iteration both met the tolerance"},
+    "eigen_converged": {"long_name": "1 if Lanczos's lambda_max and power iteration both met the tolerance"},
+    "lambda_min_converged": {"long_name": "1 if Lanczos's lambda_min met the tolerance on its own scale "
+                                          "(else lambda_min is an upper bound)"},
     "trace_converged": {"long_name": "1 if Hutchinson met the tolerance"},
     "matvecs": {"long_name": "Hessian-vector products spent"},
     "seconds": {"long_name": "wall time of the estimates", "units": "s"},
@@ -61,7 +63,8 @@ def probe(objective, settings: Mapping[str, Any]) -> dict[str, float]:
         "lambda_max": top.lambda_max, "lambda_min": top.lambda_min, "largest_magnitude": top.largest_magnitude,
         "trace": trace.value, "trace_standard_error": trace.standard_error, "loss": loss,
         "test_error": objective.test_error(),
-        "eigen_converged": float(top.power.converged and top.lanczos.converged),
+        "eigen_converged": float(top.power.converged and top.lanczos.converged_max),
+        "lambda_min_converged": float(top.lanczos.converged_min),
         "trace_converged": float(trace.converged), "matvecs": float(operator.matvecs),
         "seconds": time.perf_counter() - start,
     }
