@@ -3,7 +3,8 @@
 Per cell: the relative improvement of the seed means, 1 - mean(other) / mean(baseline) (positive: the
 other strategy is better); the share of seeds whose value the other strategy lowered; and a two-sided
 Wilcoxon signed-rank test of the paired log10 ratios log10(baseline / other) over the seeds where both runs
-finished. Ratios, not differences, because losses span orders of magnitude across a grid. With n paired
+finished, labelled with how its p-value was computed (:func:`signed_rank_test`). Ratios, not differences,
+because losses span orders of magnitude across a grid. With n paired
 seeds the smallest attainable p-value is 2 / 2**n (0.0625 for five seeds), which the dataset records.
 """
 
@@ -14,21 +15,42 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from scipy.stats import wilcoxon
+from scipy.stats import PermutationMethod, wilcoxon
 
 from sciml.store import STATUS_OK
 
 METRICS = ("train_loss", "test_error")
 
 
-def signed_rank_p(log_ratios: np.ndarray) -> float:
-    """Two-sided exact Wilcoxon p-value of paired log ratios; NaN with fewer than two pairs."""
+#: how a signed-rank p-value was computed, as the datasets and tables label it
+EXACT, PERMUTATION, NORMAL = "exact", "exact permutation", "normal approximation"
+#: the exact null distribution is tabulated up to this many pairs (scipy's own limit for method="exact")
+EXACT_MAX_PAIRS = 50
+#: with ties or zero ratios the exact table does not apply; all 2**n sign flips are enumerated up to here
+PERMUTATION_MAX_PAIRS = 16
+
+
+def signed_rank_test(log_ratios: np.ndarray) -> tuple[float, str]:
+    """Two-sided Wilcoxon signed-rank p-value of paired log ratios, and how it was computed.
+
+    The method is chosen here, not left to scipy, so that the label is certain: the exact distribution for up to
+    50 pairs without ties or zeros; with ties or zeros (split between the signs) every sign flip enumerated up
+    to 16 pairs; the normal approximation beyond (the pooled tests of the guidance table). NaN with fewer than
+    two pairs.
+    """
     log_ratios = log_ratios[np.isfinite(log_ratios)]
-    if log_ratios.size < 2:
-        return np.nan
+    n = log_ratios.size
+    if n < 2:
+        return np.nan, ""
     if not np.any(log_ratios):
-        return 1.0
-    return float(wilcoxon(log_ratios, zero_method="zsplit").pvalue)
+        return 1.0, EXACT
+    ties = np.unique(np.abs(log_ratios)).size < n or not np.all(log_ratios)
+    if n <= EXACT_MAX_PAIRS and not ties:
+        return float(wilcoxon(log_ratios, method="exact").pvalue), EXACT
+    if n <= PERMUTATION_MAX_PAIRS:
+        method = PermutationMethod(n_resamples=np.inf)
+        return float(wilcoxon(log_ratios, zero_method="zsplit", method=method).pvalue), PERMUTATION
+    return float(wilcoxon(log_ratios, zero_method="zsplit", method="approx").pvalue), NORMAL
 
 
 def paired(baseline: xr.Dataset, other: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset, xr.DataArray]:
@@ -46,8 +68,11 @@ def compare(baseline: xr.Dataset, other: xr.Dataset, axes: Sequence[str], spec: 
         out[f"{metric}_relative_improvement"] = 1 - o.mean("seed") / b.mean("seed")
         out[f"{metric}_share_improved"] = (o < b).where(both_ok).mean("seed")
         log_ratio = np.log10(b / o).transpose(*axes, "seed")
-        p_values = np.apply_along_axis(signed_rank_p, -1, log_ratio.values)
+        flat = log_ratio.values.reshape(-1, log_ratio.sizes["seed"])
+        tests = [signed_rank_test(row) for row in flat]
+        p_values = np.array([p for p, _ in tests]).reshape(log_ratio.shape[:-1])
         out[f"{metric}_p_value"] = (tuple(axes), p_values)
+        out[f"{metric}_test_method"] = (tuple(axes), np.array([m for _, m in tests], dtype=object).reshape(p_values.shape))
         out[f"{metric}_significant"] = (tuple(axes), p_values <= spec["significance"])
     n_max = int(out["n_pairs"].max()) if out["n_pairs"].size else 0
     out.attrs.update({
@@ -58,6 +83,7 @@ def compare(baseline: xr.Dataset, other: xr.Dataset, axes: Sequence[str], spec: 
         "axes": " ".join(axes),
         "significance": spec["significance"],
         "min_attainable_p_value": 2.0 / 2**n_max if n_max else np.nan,
-        "test": "two-sided exact Wilcoxon signed-rank on paired log10(baseline/other)",
+        "test": "two-sided Wilcoxon signed-rank on paired log10(baseline/other); per cell, <metric>_test_method "
+                "says how its p-value was computed (exact, exact permutation with ties, normal approximation)",
     })
     return out

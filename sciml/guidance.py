@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sciml.compare import METRICS, paired, signed_rank_p
+from sciml.compare import METRICS, paired, signed_rank_test
 from sciml.regimes import REGIME_NAMES
 
 ALL_PROBLEMS = "all"
@@ -108,7 +108,7 @@ def summarise(group: pd.DataFrame, significance: float) -> dict[str, Any]:
         "fold_improvement": float(10 ** np.median(pairs)) if pairs.size else np.nan,
         "median_relative_improvement": float(group["relative_improvement"].median()) if len(group) else np.nan,
         "share_pairs_improved": float(np.mean(pairs > 0)) if pairs.size else np.nan,
-        "p_value": signed_rank_p(pairs),
+        **dict(zip(("p_value", "test_method"), signed_rank_test(pairs))),
         "cells_better": int((significant & (group["relative_improvement"] > 0)).sum()),
         "cells_worse": int((significant & (group["relative_improvement"] < 0)).sum()),
     }

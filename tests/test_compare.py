@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sciml.compare import compare, signed_rank_p
+from sciml.compare import NORMAL, PERMUTATION, compare, signed_rank_test
 from sciml.store import STATUS_DIVERGED, STATUS_OK
 
 SPEC = {"model": "pinn", "problem": "convection", "strategy": "nncg", "baseline": "lbfgs", "significance": 0.1}
@@ -48,6 +48,30 @@ def test_diverged_seeds_are_left_out_of_the_pairs():
 
 
 def test_signed_rank_p_edge_cases():
-    assert np.isnan(signed_rank_p(np.array([0.3])))
-    assert np.isnan(signed_rank_p(np.array([np.nan, np.nan, 0.1])))
-    assert signed_rank_p(np.array([1.0, 2.0, 3.0])) == pytest.approx(0.25)
+    assert np.isnan(signed_rank_test(np.array([0.3]))[0])
+    assert np.isnan(signed_rank_test(np.array([np.nan, np.nan, 0.1]))[0])
+    assert signed_rank_test(np.array([1.0, 2.0, 3.0])) == (pytest.approx(0.25), "exact")
+
+
+def test_each_p_value_says_how_it_was_computed():
+    """Exact up to 50 untied pairs; with ties, every sign flip enumerated; the pooled tests beyond, the normal
+    approximation: the labels say which, and the numbers are those methods' own."""
+    from scipy.stats import PermutationMethod, wilcoxon
+
+    untied = np.linspace(-0.5, 2.0, 12) + 0.013
+    assert signed_rank_test(untied) == (pytest.approx(wilcoxon(untied, method="exact").pvalue), "exact")
+    tied = np.array([0.3, 0.3, -0.1, 0.5, 0.5, 0.2, 0.0])
+    p, method = signed_rank_test(tied)
+    assert method == PERMUTATION
+    # by hand: all 2**7 sign assignments of the zsplit ranks, two-sided
+    ranks = np.array([4.5, 4.5, 2.0, 6.5, 6.5, 3.0, 1.0])
+    observed = ranks[tied > 0].sum() + 0.5 * ranks[tied == 0].sum()
+    signs = np.array(np.meshgrid(*[[0, 1]] * 7)).reshape(7, -1).T
+    zero = tied == 0
+    sums = (signs[:, ~zero] * ranks[~zero]).sum(1) + 0.5 * ranks[zero].sum()
+    centre = ranks.sum() / 2
+    assert p == pytest.approx(np.mean(np.abs(sums - centre) >= abs(observed - centre) - 1e-9))
+    assert p == pytest.approx(wilcoxon(tied, zero_method="zsplit", method=PermutationMethod(n_resamples=np.inf)).pvalue)
+    pooled = np.random.default_rng(0).normal(0.2, 1.0, 120)
+    p, method = signed_rank_test(pooled)
+    assert method == NORMAL and p == pytest.approx(wilcoxon(pooled, method="approx").pvalue)
