@@ -1,4 +1,4 @@
-"""Regime datasets: cells combined over the grid, seed means, and regime labels (REFERENCE.md §1).
+"""Regime datasets: cells combined over the grid, seed means, and regime labels (docs/PAPER.md §1).
 
 Rule: II (under-trained) if the mean training loss exceeds tau_L; III (over-trained) if it does not but the
 mean test error exceeds tau_E; I (well-trained) otherwise. Means are over the seeds that did not diverge; a

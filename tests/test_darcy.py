@@ -56,7 +56,7 @@ def test_max_u_at_contrast_3_12_is_about_0_012():
     for seed in range(16):
         field = grf_on_grid(grf_coefficients(np.random.default_rng(seed), 32), 61)
         maxima.append(solve_darcy(threshold(field, 3.0, 4.0)).max())
-    # between the homogeneous a = 12 and a = 3 solutions, and about 0.012 on average (REFERENCE.md §3)
+    # between the homogeneous a = 12 and a = 3 solutions, and about 0.012 on average (docs/PAPER.md §3)
     assert POISSON_MAX / 12 < min(maxima) and max(maxima) < POISSON_MAX / 3
     assert 0.010 < np.mean(maxima) < 0.015
 

@@ -1,5 +1,5 @@
 """Curvature of the training loss at stored parameters: λ_max, λ_min, the largest-magnitude eigenvalue and the
-trace, per seed and snapshot (REFERENCE.md §5; paper Figs. 7, 11, 12).
+trace, per seed and snapshot (docs/PAPER.md §5; paper Figs. 7, 11, 12).
 
 One Hessian operator per point serves every estimate. The algebraic λ_max and λ_min come from Lanczos (PINN
 Hessians are indefinite), the signed eigenvalue of largest magnitude from power iteration as the paper ran

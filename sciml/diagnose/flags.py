@@ -1,4 +1,4 @@
-"""Deceptive sharpness and deceptive flatness (paper Fig. 11; REFERENCE.md §5), from stored quantities only.
+"""Deceptive sharpness and deceptive flatness (paper Fig. 11; docs/PAPER.md §5), from stored quantities only.
 
 On one (model, problem, strategy) grid, with λ̄ the seed-mean algebraic λ_max at the final parameters (over
 the seeds that finished) and q_lo, q_hi the configured quantiles of λ̄ over the grid's probed cells:

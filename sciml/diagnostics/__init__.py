@@ -1,4 +1,4 @@
-"""Curvature diagnostics of any :class:`~sciml.objective.Objective` (REFERENCE.md §5).
+"""Curvature diagnostics of any :class:`~sciml.objective.Objective` (docs/PAPER.md §5).
 
 Everything here sees only ``objective.parameters()`` and ``objective.loss()[0]`` on the full batch, so it
 works for every model family. The modules have one job each:

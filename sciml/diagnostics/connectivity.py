@@ -1,4 +1,4 @@
-"""Mode connectivity between two solutions of one objective (REFERENCE.md §5, Yang et al. 2021).
+"""Mode connectivity between two solutions of one objective (docs/PAPER.md §5, Yang et al. 2021).
 
 Two paths from θ₁ (t = 0) to θ₂ (t = 1):
 

@@ -1,4 +1,4 @@
-"""The loss on a 2D plane through a solution: θ(a, b) = θ* + a·d₁ + b·d₂ (REFERENCE.md §5, Li et al. 2018).
+"""The loss on a 2D plane through a solution: θ(a, b) = θ* + a·d₁ + b·d₂ (docs/PAPER.md §5, Li et al. 2018).
 
 Two kinds of directions:
 

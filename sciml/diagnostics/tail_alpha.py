@@ -1,4 +1,4 @@
-"""The lower-tail exponent of an optimizer's step lengths (REFERENCE.md §5; Hodgkinson, Şimşekli, Khanna &
+"""The lower-tail exponent of an optimizer's step lengths (docs/PAPER.md §5; Hodgkinson, Şimşekli, Khanna &
 Mahoney, ICML 2022).
 
 After convergence an optimizer keeps taking steps of lengths d_k = ‖θ_{k+1} − θ_k‖. How often it takes very

@@ -1,7 +1,7 @@
 """Regime map of one (model, problem, strategy): training-loss and test-error heatmaps with boundaries.
 
 Cells are seed means; the regime II boundary is the tau_L contour of the smoothed log-loss map and the
-regime III boundary the tau_E contour of the smoothed log-error map (REFERENCE.md §1). Each cell is marked
+regime III boundary the tau_E contour of the smoothed log-error map (docs/PAPER.md §1). Each cell is marked
 with its label; cells where some seed diverged carry a dagger and their count of finished seeds.
 """
 

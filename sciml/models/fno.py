@@ -1,4 +1,4 @@
-"""Fourier neural operator (Li et al., ICLR 2021) as the paper uses it (REFERENCE.md §3), and the PINO variant.
+"""Fourier neural operator (Li et al., ICLR 2021) as the paper uses it (docs/PAPER.md §3), and the PINO variant.
 
 Input (sample, channel, x, y) -> output (sample, out channel, x, y): a pointwise lift to ``width`` channels,
 ``layers`` Fourier layers (spectral convolution + pointwise skip, GELU between layers), a pointwise projection

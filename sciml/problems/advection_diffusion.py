@@ -1,4 +1,4 @@
-"""FNO on steady periodic advection–diffusion −(1−λ) s ∇·(K∇u) + λ v·∇u = f (REFERENCE.md §3).
+"""FNO on steady periodic advection–diffusion −(1−λ) s ∇·(K∇u) + λ v·∇u = f (docs/PAPER.md §3).
 
 K = Rᵀ diag(1, e) R with e ~ U[``diffusion_eigenvalues``] (the paper's [1, 5]), v a uniformly random unit
 vector, Gaussian-bump sources as for Poisson. Difficulty axis ``adv_ratio`` = ρ1, the lower end of the range

@@ -1,4 +1,4 @@
-"""PINO on Darcy flow −∇·(a∇u) = 1, u = 0 on the boundary of the unit square (REFERENCE.md §3).
+"""PINO on Darcy flow −∇·(a∇u) = 1, u = 0 on the boundary of the unit square (docs/PAPER.md §3).
 
 Difficulty axis ``contrast`` r = a_high / a_low: each sample's coefficient is a thresholded Gaussian random
 field with the values {a_low, r·a_low} (:mod:`sciml.problems.darcy_solver`); the fields themselves do not

@@ -1,4 +1,4 @@
-"""Darcy flow −∇·(a∇u) = f on the unit square, u = 0 on the boundary (REFERENCE.md §3), and its coefficients.
+"""Darcy flow −∇·(a∇u) = f on the unit square, u = 0 on the boundary (docs/PAPER.md §3), and its coefficients.
 
 Coefficients: a Gaussian random field with covariance ∝ (−Δ + τ²I)^(−α) (τ = 3, α = 2), thresholded at 0 to
 the two values {a_low, r·a_low}. The field is a cosine (Neumann) series

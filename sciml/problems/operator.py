@@ -1,4 +1,4 @@
-"""Shared machinery of the operator-learning problems (REFERENCE.md §3): sample pools and the FNO objective.
+"""Shared machinery of the operator-learning problems (docs/PAPER.md §3): sample pools and the FNO objective.
 
 Data. One product, ``pool``, per value of the difficulty axis: ``pool_size`` training samples followed by
 ``n_test`` test samples along one ``sample`` dimension (coordinate ``split``: "train" or "test"). A cell

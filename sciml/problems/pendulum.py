@@ -1,4 +1,4 @@
-"""Damped nonlinear pendulum θ'' = −sin θ − b θ' for neural ODEs (NODE, PINODE; REFERENCE.md §3).
+"""Damped nonlinear pendulum θ'' = −sin θ − b θ' for neural ODEs (NODE, PINODE; docs/PAPER.md §3).
 
 State x = (θ, ω). Axes: inverse damping 1/b (difficulty: the less damping, the longer and more nonlinear
 the motion the field must capture) × training horizon T_train (data: the training trajectory from

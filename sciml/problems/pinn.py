@@ -1,4 +1,4 @@
-"""Shared machinery of the 1D space-time PINN problems (REFERENCE.md §2).
+"""Shared machinery of the 1D space-time PINN problems (docs/PAPER.md §2).
 
 A concrete problem supplies its domain, PDE residual, initial condition(s), boundary kind and reference
 solution; this module supplies grids, collocation sampling, the residual terms and the test error.

@@ -1,4 +1,4 @@
-"""FNO on the periodic anisotropic Poisson equation −s ∇·(K∇u) = f (REFERENCE.md §3).
+"""FNO on the periodic anisotropic Poisson equation −s ∇·(K∇u) = f (docs/PAPER.md §3).
 
 Difficulty axis ``eig_ratio`` = e1, the lower end of the range [e1, ``range_factor``·e1] from which each
 sample's eigenvalue ratio e of K = Rᵀ diag(1, e) R is drawn uniformly (R a uniformly random rotation). The

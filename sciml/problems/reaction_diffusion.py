@@ -1,7 +1,7 @@
 """1D reaction-diffusion u_t - nu u_xx - rho u (1 - u) = 0 on x in [0, 2 pi], t in [0, 1]; periodic.
 
 u(x, 0) = exp(-2 (x - pi)^2). No closed form: the reference is the split-step scheme of the benchmark
-(REFERENCE.md §2) on a periodic grid of ``rd_points`` points over [0, 2 pi) with step ``rd_dt``: each step
+(docs/PAPER.md §2) on a periodic grid of ``rd_points`` points over [0, 2 pi) with step ``rd_dt``: each step
 the exact logistic reaction, then the exact diffusion in Fourier space. Lie splitting is first order in
 dt; both sub-steps are exact, so space is resolved spectrally.
 """

@@ -1,4 +1,4 @@
-"""Exact spectral solves of the periodic operator-learning problems (REFERENCE.md §3), and their sources.
+"""Exact spectral solves of the periodic operator-learning problems (docs/PAPER.md §3), and their sources.
 
 On the periodic unit square with an N x N grid x_j = j / N, the discrete operators are Fourier multipliers:
 ∂x ↔ 2πi k̃x and ∂xx ↔ −(2π kx)², with integer wavenumbers k and k̃ equal to k except at the Nyquist

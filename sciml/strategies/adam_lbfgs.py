@@ -1,4 +1,4 @@
-"""Adam, then L-BFGS (REFERENCE.md §4), and the phase machinery the composite strategies share.
+"""Adam, then L-BFGS (docs/PAPER.md §4), and the phase machinery the composite strategies share.
 
 A composite strategy runs its phases on one global step counter: the monitor sees steps 1 .. N with
 N = the sum of the phase lengths, which is what ``plan()`` reports (``steps`` is derived, not set). The loop,

@@ -1,4 +1,4 @@
-"""Augmented Lagrangian method (REFERENCE.md §4): the ``hard`` terms become equality constraints r_i(θ) = 0.
+"""Augmented Lagrangian method (docs/PAPER.md §4): the ``hard`` terms become equality constraints r_i(θ) = 0.
 
 Pretraining: ``pretrain_steps`` L-BFGS steps on the objective's loss, with the ``pde`` term's weight
 multiplied by ``pretrain_pde_weight``. Then pointwise multipliers λ_i = 0 (one per entry of each hard term's

@@ -1,4 +1,4 @@
-"""Curriculum learning (Krishnapriyan et al., NeurIPS 2021; REFERENCE.md §4): warm-start through easier
+"""Curriculum learning (Krishnapriyan et al., NeurIPS 2021; docs/PAPER.md §4): warm-start through easier
 problems, then train the cell's own problem.
 
 The target difficulty c is the cell's (``objective.difficulty``), never a strategy setting. Stages k = 1 .. K

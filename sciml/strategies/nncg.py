@@ -1,4 +1,4 @@
-"""NNCG (Rathore et al., ICML 2024): Adam, then L-BFGS, then Nyström-preconditioned Newton-CG (REFERENCE.md §4)
+"""NNCG (Rathore et al., ICML 2024): Adam, then L-BFGS, then Nyström-preconditioned Newton-CG (docs/PAPER.md §4)
 
 Each Newton-CG step solves (H + μI) d = g by preconditioned conjugate gradients, with Hessian-vector
 products by double backward, and moves θ ← θ − t d with t from Armijo backtracking. The preconditioner is

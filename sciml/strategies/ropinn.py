@@ -1,4 +1,4 @@
-"""RoPINN (Wu et al., NeurIPS 2024; REFERENCE.md §4): region optimization by perturbing the residual points.
+"""RoPINN (Wu et al., NeurIPS 2024; docs/PAPER.md §4): region optimization by perturbing the residual points.
 
 Each outer step draws one offset per residual point, ξ_i ~ U[0, r/σ]^(d+1) (one-sided, independent
 coordinates; d + 1 = 2 for (x, t) PINNs), and steps on the loss whose residual term is evaluated at x_i + ξ_i;
