@@ -128,7 +128,8 @@ GUIDANCE_CONTRACT = Contract(
 SNAP = ("seed", "snapshot")
 DIAGNOSTIC_VARIABLES: dict[str, dict[str, Var]] = {
     "curvature": _vars(SNAP, "lambda_max lambda_min largest_magnitude trace trace_standard_error loss test_error "
-                             "eigen_converged lambda_min_converged trace_converged matvecs seconds"),
+                             "lambda_max_converged lambda_min_converged largest_magnitude_converged eigen_converged "
+                             "trace_converged trace_probes matvecs seconds"),
     "density": {**_vars((*SNAP, "run", "node"), "slq_nodes slq_weights"), "slq_steps": Var((*SNAP, "run")),
                 **_vars(SNAP, "loss seconds")},
     "landscape": {"surface_loss": Var(("seed", "direction", "a", "b")),

@@ -90,7 +90,7 @@ def test_rebuilt_objective_reproduces_the_stored_loss(lbfgs_cell):
 def test_curvature_job_matches_the_exact_hessian(lbfgs_cell):
     cell, data = lbfgs_cell
     settings = {"snapshots": "all", "seeds": [], "lanczos_steps": 67, "power_iterations": 500,
-                "trace_samples": 100, "tol": 1e-6, "probe_seed": 0}
+                "trace_samples": 100, "tol": 1e-6, "probe_seed": 0, "trace_target_rel_error": None}
     out = job("curvature", settings, [cell], data).squeeze(["beta", "n_f"])
     assert out.sizes == {"seed": 2, "snapshot": 3}
     np.testing.assert_array_equal(out["snapshot_step"], cell["snapshot_step"])
@@ -107,6 +107,7 @@ def test_curvature_job_matches_the_exact_hessian(lbfgs_cell):
             assert float(point["largest_magnitude"]) == pytest.approx(signed, rel=1e-3)
             # Hutchinson is unbiased: within a few of its own standard errors of the exact trace
             assert abs(float(point["trace"]) - eigenvalues.sum()) <= 4 * float(point["trace_standard_error"])
+            assert 2 <= float(point["trace_probes"]) <= 100
             assert float(point["loss"]) == pytest.approx(float(objective.loss()[0].detach()), rel=1e-12)
             assert float(point["test_error"]) == pytest.approx(objective.test_error(), rel=1e-12)
 
@@ -278,7 +279,7 @@ def test_a_diverged_seed_gives_nan_not_an_error(lbfgs_cell):
     broken = cell.copy(deep=True)
     broken["snapshot_params"].loc[{"seed": 1}] = np.nan
     settings = {"snapshots": "last", "seeds": [], "lanczos_steps": 5, "power_iterations": 5, "trace_samples": 3,
-                "tol": 1e-3, "probe_seed": 0}
+                "tol": 1e-3, "probe_seed": 0, "trace_target_rel_error": None}
     out = job("curvature", settings, [broken], data).squeeze(["beta", "n_f"])
     assert np.isfinite(out["lambda_max"].sel(seed=0)).all() and np.isnan(out["lambda_max"].sel(seed=1)).all()
 
@@ -323,6 +324,9 @@ def diagnostics_config() -> dict:
     (lambda d: d["sharpening"].update(kind="hessian"), ["diagnostics.sharpening.kind", "unknown kind 'hessian'"]),
     (lambda d: d["sharpening"]["settings"].update(snapshots="some"), ["diagnostics.sharpening.settings.snapshots"]),
     (lambda d: d["sharpening"]["settings"].update(lanczos=3), ["diagnostics.sharpening.settings", "lanczos"]),
+    *[(lambda d, v=value: d["sharpening"]["settings"].update(trace_target_rel_error=v),
+       ["diagnostics.sharpening.settings.trace_target_rel_error", "null (off) or a number strictly between 0 and 1",
+        repr(value)]) for value in (0, 1.5, -0.1, "5e-2", True)],
     (lambda d: d.update(alpha={"kind": "tail_alpha", "select": d["spectra"]["select"], "settings": {"optimizer": "rmsprop"}}),
      ["diagnostics.alpha.settings.optimizer", "'rmsprop'", "'sgd'", "'adam'"]),
     (lambda d: d["spectra"]["select"][0]["cells"][0].update(beta=7),
@@ -338,6 +342,15 @@ def test_bad_diagnostics_are_named(edit, words):
         validate(copy.deepcopy(config), source="study.yaml")
     for word in words:
         assert word in str(error.value)
+
+
+def test_trace_target_is_off_by_default_and_validated():
+    config = diagnostics_config()
+    settings = validate(copy.deepcopy(config), source="study.yaml")["diagnostics"]["sharpening"]["settings"]
+    assert settings["trace_target_rel_error"] is None  # the paper's Hutchinson rule
+    config["diagnostics"]["sharpening"]["settings"]["trace_target_rel_error"] = 0.05
+    settings = validate(config, source="study.yaml")["diagnostics"]["sharpening"]["settings"]
+    assert settings["trace_target_rel_error"] == 0.05
 
 
 @pytest.mark.workflow

@@ -74,7 +74,7 @@ def test_cv_cells_go_through_regimes_diagnostics_and_figures(tmp_path):
 
     cells, diagnostics = [], []
     settings = {"snapshots": "last", "seeds": [], "lanczos_steps": 5, "power_iterations": 5, "trace_samples": 3,
-                "tol": 1e-3, "probe_seed": 0}
+                "tol": 1e-3, "probe_seed": 0, "trace_target_rel_error": None}
     for noise in (0.0, 0.5):
         axes = {"label_noise": noise, "n_train": 40}
         data = {"train": PROBLEM.generate("train", SETTINGS, 40), "test": PROBLEM.generate("test", SETTINGS, noise)}

@@ -178,6 +178,26 @@ def test_trace_estimates_on_a_quadratic(quadratic):
     assert_same_bits(quadratic, before)
 
 
+def test_hutchinson_stops_at_a_target_relative_standard_error():
+    """Trace 60 (known); the paper's rule stops once the mean settles, whatever its error; a target of 5%
+    probes until the standard error is below 5% of the estimate, and the estimate is then that accurate."""
+    spectrum = np.concatenate([[20.0, -8.0], np.random.default_rng(5).uniform(-1, 1.5, 198)])
+    objective = Quadratic(matrix_with_spectrum(spectrum, seed=6))
+    exact, sigma = spectrum.sum(), hutchinson_sigma(objective.matrix)
+    paper = hutchinson_trace(objective, max_samples=2000, seed=2)
+    assert paper.standard_error > 0.05 * abs(paper.value)  # settled, but not to 5%
+    target = hutchinson_trace(objective, max_samples=2000, seed=2, target_rel_error=0.05)
+    assert target.converged and 10 <= target.matvecs < 2000
+    assert target.standard_error <= 0.05 * abs(target.value)
+    assert abs(target.value - exact) <= 4 * sigma / math.sqrt(target.matvecs)
+    # the probes needed follow (σ / (target · tr))², up to the noise of the sample standard deviation
+    assert 0.5 <= target.matvecs / (sigma / (0.05 * exact)) ** 2 <= 2.0
+    short = hutchinson_trace(objective, max_samples=20, seed=2, target_rel_error=0.05)
+    assert short.matvecs == 20 and not short.converged
+    with pytest.raises(ValueError, match="target_rel_error"):
+        hutchinson_trace(objective, target_rel_error=0.0)
+
+
 def test_slq_moments_on_a_quadratic(quadratic):
     a = quadratic.matrix
     before = bits(quadratic)

@@ -4,6 +4,7 @@ settings over each kind's defaults. Every error names the key (see :func:`sciml.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from numbers import Real
 from typing import Any
 
 from sciml.naming import canonical_number, format_number
@@ -12,6 +13,8 @@ from sciml.settings import merge_settings
 FLAG_DEFAULTS = {"low_quantile": 0.25, "high_quantile": 0.75}
 #: settings whose value must be one of a kind module's declared choices
 CHOICES = {"snapshots": "SNAPSHOT_CHOICES", "optimizer": "OPTIMIZER_CHOICES"}
+#: a kind module's settings (by name) that are off (null) or a fraction strictly between 0 and 1
+FRACTIONS = "OPTIONAL_FRACTIONS"
 
 
 def validate_diagnostics(config: dict, fail: Callable[[str, str], None]) -> None:
@@ -43,6 +46,11 @@ def _check_choices(settings: Mapping[str, Any], module, key: str, fail) -> None:
         allowed = getattr(module, attribute, None)
         if allowed is not None and settings[setting] not in allowed:
             fail(f"{key}.{setting}", f"must be one of {list(allowed)}, got {settings[setting]!r}")
+    for setting in getattr(module, FRACTIONS, ()):
+        value = settings[setting]
+        # merge_settings checks no type against a None default, so the number check is here
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1):
+            fail(f"{key}.{setting}", f"must be null (off) or a number strictly between 0 and 1, got {value!r}")
     allowed = getattr(module, "DIRECTION_CHOICES", None)
     if allowed is not None:
         unknown = [d for d in settings["directions"] if d not in allowed]
