@@ -96,8 +96,8 @@ def test_stalled_lbfgs_stops_early_and_fills_history_forward():
     np.testing.assert_array_equal(result.history.snapshots[-1], result.final_params)
 
 
-def test_nan_in_one_seed_is_a_result(monkeypatch, tmp_path):
-    """A NaN injected into seed 1's loss after 5 evaluations stops that seed only."""
+def poison_seed_one(monkeypatch) -> None:
+    """Seed 1's PDE residual turns NaN after 5 evaluations; every other seed trains normally."""
     original = PINNObjective.residuals
     calls = {"n": 0}
 
@@ -110,6 +110,11 @@ def test_nan_in_one_seed_is_a_result(monkeypatch, tmp_path):
         return terms
 
     monkeypatch.setattr(PINNObjective, "residuals", poisoned)
+
+
+def test_nan_in_one_seed_is_a_result(monkeypatch, tmp_path):
+    """A NaN injected into seed 1's loss after 5 evaluations stops that seed only."""
+    poison_seed_one(monkeypatch)
     strategy = {"method": "adam", "steps": 20, "log_every": 1, "batch_seeds": False}  # the sequential path:
     # batched seeds (tests/test_batched.py) never call residuals()
     ds = train_cell(cell_spec(5, 100, strategy, seeds=(0, 1)), cell_data(5, 100), torch.device("cpu"))
@@ -216,18 +221,7 @@ def test_train_job_log_names_a_diverged_seed_and_ends_with_what_happened(monkeyp
     from sciml.cli import main
     from sciml.store import write_netcdf
 
-    original = PINNObjective.residuals
-    calls = {"n": 0}
-
-    def poisoned(self):
-        terms = original(self)
-        if torch.initial_seed() == 1:
-            calls["n"] += 1
-            if calls["n"] > 5:
-                terms["pde"] = terms["pde"] * float("nan")
-        return terms
-
-    monkeypatch.setattr(PINNObjective, "residuals", poisoned)
+    poison_seed_one(monkeypatch)
     paths = []
     for product, ds in cell_data(5, 100).items():
         paths.append(str(tmp_path / f"{product}.nc"))
