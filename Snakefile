@@ -5,14 +5,10 @@ another study over it (its `studies` list replaces the default one, and its `dia
 package; the rules only call `python -m sciml VERB` with the spec the plan computed for each job.
 """
 
-import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from sciml.config import ConfigError, load_study_config, validate
-from sciml.plan import build_plan
 
 min_version("8.0")
 
@@ -21,28 +17,6 @@ DEFAULT_CONFIG = Path(workflow.basedir) / "config" / "config.yaml"
 
 
 configfile: DEFAULT_CONFIG
-
-
-try:
-    # One merge rule, shared with `sciml check`: the default, then each --configfile in command-line order, then
-    # --config. Snakemake's own merge cannot drop the default study's diagnostics when a file brings other studies.
-    study, source = load_study_config(DEFAULT_CONFIG, workflow.config_settings.configfiles,
-                                      workflow.config_settings.config, workflow.config_settings.replace_workflow_config)
-    study = validate(study, source=source)
-    PLAN = build_plan(study)
-except ConfigError as error:
-    raise WorkflowError(str(error)) from None
-# the rules read the validated configuration (defaults filled in), not Snakemake's own merge
-config.clear()
-config.update(study)
-
-# A result deleted while results made from it remain would never come back: Snakemake calls a job up to date
-# when its output exists, even if an input it could rebuild is missing. The `figures` target asks for such
-# files by name, which rebuilds them and everything made from them.
-MISSING = PLAN.missing_intermediates()
-for path, made in sorted(MISSING.items()):
-    print(f"{path} is missing while {made}, made from it, exists: rebuilding both", file=sys.stderr)
-RESULTS = PLAN.results
 
 
 report: "workflow/report/workflow.rst"

@@ -28,7 +28,7 @@ def assignments(items: list[str]) -> dict:
 
 
 def load_study(args: argparse.Namespace) -> tuple[dict, dict]:
-    from sciml.config import load_config_file, validate
+    from sciml.workflow.config import load_config_file, validate
 
     config = validate(load_config_file(args.config), source=args.config)
     for study in config["studies"]:
@@ -40,9 +40,9 @@ def load_study(args: argparse.Namespace) -> tuple[dict, dict]:
 def measure(args: argparse.Namespace, strategy: str) -> dict:
     import torch
 
-    from sciml.config import strategy_settings_for
     from sciml.problems import get_problem
-    from sciml.train import train_seed
+    from sciml.training.train import train_seed
+    from sciml.workflow.config import strategy_settings_for
 
     torch.set_num_threads(1)
     config, study = load_study(args)

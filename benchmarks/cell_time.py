@@ -1,4 +1,4 @@
-"""Wall time of reference training cells, seeds trained one by one and together (sciml/batched).
+"""Wall time of reference training cells, seeds trained one by one and together (sciml/training/batched).
 
     python benchmarks/cell_time.py                                  # every reference cell, both modes
     python benchmarks/cell_time.py --cells pinn_convection_nf1000 --steps 5 --threads 1
@@ -6,7 +6,7 @@
     python benchmarks/cell_time.py --evaluations --n-f 100 1000 10000   # one loss + gradient, all seeds
 
 A reference cell is a config entry in ``CELLS`` (model, problem, axes, strategy, seeds), trained through
-:func:`sciml.train.train_cell` exactly as a workflow job trains it, with ``batch_seeds`` on and off. Add a
+:func:`sciml.training.train.train_cell` exactly as a workflow job trains it, with ``batch_seeds`` on and off. Add a
 cell of another model family (an FNO or PINODE cell) as one more entry; nothing else changes. ``--steps``
 shortens every cell's strategy (the paper's 1,000 L-BFGS steps take hours on a loaded CPU): the script
 reports seconds per outer step (wall and CPU time of the process: on a machine shared with other work the
@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from sciml.problems import get_problem
-from sciml.train import default_device, train_cell
+from sciml.training.train import default_device, train_cell
 
 PINN = {"architecture": "mlp", "hidden": [50, 50, 50], "activation": "tanh", "dtype": "float32"}
 LBFGS = {"method": "lbfgs", "steps": 1000, "max_iter": 20, "history_size": 100, "line_search": "strong_wolfe"}
@@ -80,13 +80,13 @@ def measure(name: str, cell: Mapping[str, Any], steps: int | None, batch_seeds: 
 def evaluation_times(cell: Mapping[str, Any], device: torch.device, repeats: int = 10) -> dict[str, float]:
     """CPU milliseconds of one loss and gradient of every seed: one batched evaluation, and the seeds' own
     objectives one after another (what the sequential path evaluates)."""
-    from sciml.batched.batch import SeedBatch
-    from sciml.batched.runners import seed_model
+    from sciml.models.build import seeded_model
+    from sciml.training.batched.batch import SeedBatch
 
     spec = cell_spec(cell, None, True)
     problem = get_problem(spec["problem"])
     data = cell_data(spec)
-    models = [seed_model(spec, problem.input_dim, problem.output_dim, seed, device) for seed in spec["seeds"]]
+    models = [seeded_model(spec["model_settings"], problem.input_dim, problem.output_dim, seed, device) for seed in spec["seeds"]]
     objectives = [problem.objective(problem.settings(spec["problem_settings"]), spec["axes"], data, m, device)
                   for m in models]
     batch = SeedBatch(objectives[0], models)

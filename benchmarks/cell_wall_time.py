@@ -26,9 +26,9 @@ import xarray as xr
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sciml.config import merge_config_files, validate  # noqa: E402
 from sciml.naming import canonical_number, cell_path  # noqa: E402
-from sciml.plan import build_plan  # noqa: E402
+from sciml.workflow.config import merge_config_files, validate  # noqa: E402
+from sciml.workflow.plan import build_plan  # noqa: E402
 
 
 def parse_cell(text: str) -> dict[str, float]:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from sciml.config import load_config_file, validate
-from sciml.diagnose.run import run_diagnostic
-from sciml.plan import build_plan
+from sciml.diagnostic_jobs.run import run_diagnostic
 from sciml.problems import get_problem
-from sciml.train import train_cell
+from sciml.training.train import train_cell
+from sciml.workflow.config import load_config_file, validate
+from sciml.workflow.plan import build_plan
 
 REPO = Path(__file__).resolve().parents[1]
 

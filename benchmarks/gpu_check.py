@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cell_time import CELLS, cell_data, cell_spec, measure
 
-from sciml.batched.adam import BatchedAdam
-from sciml.batched.batch import SeedBatch
-from sciml.batched.lbfgs import BatchedLBFGS
-from sciml.batched.runners import seed_model
+from sciml.models.build import seeded_model
 from sciml.problems import get_problem
+from sciml.training.batched.adam import BatchedAdam
+from sciml.training.batched.batch import SeedBatch
+from sciml.training.batched.lbfgs import BatchedLBFGS
 
 #: (dtype, relative tolerance) of each agreement check
 TOLERANCES = {"loss_f64": 1e-10, "grad_f64": 1e-8, "loss_f32": 1e-4, "grad_f32": 1e-3, "adam_f32": 1e-3,
@@ -46,7 +46,7 @@ def batch_on(device: torch.device, dtype: str, n_f: int = 1000) -> SeedBatch:
     cell["axes"] = {**cell["axes"], "n_f": n_f}
     spec = cell_spec(cell, steps=None, batch_seeds=True)
     problem = get_problem(spec["problem"])
-    models = [seed_model(spec, problem.input_dim, problem.output_dim, seed, device) for seed in spec["seeds"]]
+    models = [seeded_model(spec["model_settings"], problem.input_dim, problem.output_dim, seed, device) for seed in spec["seeds"]]
     objective = problem.objective(problem.settings(), spec["axes"], cell_data(spec), models[0], device)
     return SeedBatch(objective, models)
 

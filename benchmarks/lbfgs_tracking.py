@@ -4,7 +4,7 @@
 
 One seed of the PINN convection cell beta = 30, N_f = 1,000 (float32, 5,301 parameters), L-BFGS (20
 iterations per outer step, strong Wolfe). After each outer step, the relative difference of the parameters
-between (a) sciml.batched.lbfgs (a batch of one) and torch.optim.LBFGS, and (b) torch.optim.LBFGS on one and
+between (a) sciml.training.batched.lbfgs (a batch of one) and torch.optim.LBFGS, and (b) torch.optim.LBFGS on one and
 on two threads: any rounding change grows from step to step on a PINN loss, so (b) is the yardstick for (a).
 """
 
@@ -20,18 +20,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cell_time import CELLS, cell_data, cell_spec
 
-from sciml.batched.batch import SeedBatch
-from sciml.batched.lbfgs import BatchedLBFGS
-from sciml.batched.runners import seed_model
-from sciml.params import flatten
+from sciml.models.build import seeded_model
 from sciml.problems import get_problem
 from sciml.strategies.base import closure_for
+from sciml.training.batched.batch import SeedBatch
+from sciml.training.batched.lbfgs import BatchedLBFGS
+from sciml.training.params import flatten
 
 
 def objective():
     spec = cell_spec(CELLS["pinn_convection_nf1000"], steps=None, batch_seeds=True)
     problem = get_problem(spec["problem"])
-    model = seed_model(spec, problem.input_dim, problem.output_dim, 0, torch.device("cpu"))
+    model = seeded_model(spec["model_settings"], problem.input_dim, problem.output_dim, 0, torch.device("cpu"))
     return problem.objective(problem.settings(), spec["axes"], cell_data(spec), model, torch.device("cpu"))
 
 

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from sciml import naming
-from sciml.config import load_config_file, thresholds_for, validate
-from sciml.plan import build_plan
 from sciml.problems import get_problem
-from sciml.regimes import REGIME_NAMES, label
-from sciml.train import train_cell
+from sciml.results.regimes import REGIME_NAMES, label
+from sciml.training.train import train_cell
+from sciml.workflow.config import load_config_file, thresholds_for, validate
+from sciml.workflow.plan import build_plan
 
 REPO = Path(__file__).resolve().parents[1]
 

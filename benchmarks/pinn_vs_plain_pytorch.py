@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from sciml.models import build_model
+from sciml.models.build import build_model
 from sciml.problems import get_problem
 
 BETA = 30.0

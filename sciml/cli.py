@@ -1,7 +1,7 @@
 """The ``sciml`` command line: the verbs the workflow's rules call, and a few for users.
 
 Rules stay thin: each is one ``python -m sciml VERB --spec JSON --out PATH INPUTS`` call whose spec comes
-from :mod:`sciml.plan`.
+from :mod:`sciml.workflow.plan`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _spec(text: str) -> dict:
 def cmd_data(args) -> None:
     from sciml.problems import get_problem
     from sciml.provenance import provenance_attrs
-    from sciml.store import write_netcdf
+    from sciml.results.store import write_netcdf
 
     spec = _spec(args.spec)
     problem = get_problem(spec["problem"])
@@ -42,9 +42,9 @@ def cmd_data(args) -> None:
 def cmd_train(args) -> None:
     import torch
 
-    from sciml.checkpoint import Checkpointer, Preempted, checkpoint_identity, keep_finished, restore_finished
-    from sciml.store import read_netcdf, write_netcdf
-    from sciml.train import train_cell
+    from sciml.results.store import read_netcdf, write_netcdf
+    from sciml.training.checkpoint import Checkpointer, Preempted, checkpoint_identity, keep_finished, restore_finished
+    from sciml.training.train import train_cell
 
     torch.set_num_threads(args.threads)
     spec = _spec(args.spec)
@@ -71,8 +71,8 @@ def cmd_train(args) -> None:
 
 def cmd_aggregate(args) -> None:
     from sciml.provenance import provenance_attrs
-    from sciml.regimes import build_regime_dataset
-    from sciml.store import write_netcdf
+    from sciml.results.regimes import build_regime_dataset
+    from sciml.results.store import write_netcdf
 
     spec = _spec(args.spec)
     ds = build_regime_dataset(args.inputs, spec)
@@ -81,9 +81,9 @@ def cmd_aggregate(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from sciml.compare import compare
     from sciml.provenance import provenance_attrs
-    from sciml.store import read_netcdf, write_netcdf
+    from sciml.results.compare import compare
+    from sciml.results.store import read_netcdf, write_netcdf
 
     spec = _spec(args.spec)
     baseline, other = (read_netcdf(path) for path in (args.baseline, args.other))
@@ -93,9 +93,9 @@ def cmd_compare(args) -> None:
 
 
 def cmd_analyse(args) -> None:
-    from sciml.analysis import ANALYSES
     from sciml.provenance import provenance_attrs
-    from sciml.store import read_netcdf, write_csv, write_netcdf
+    from sciml.results.analysis import ANALYSES
+    from sciml.results.store import read_netcdf, write_csv, write_netcdf
 
     spec = _spec(args.spec)
     ds, table = ANALYSES[spec["analysis"]]([read_netcdf(path) for path in args.inputs], spec)
@@ -105,7 +105,7 @@ def cmd_analyse(args) -> None:
 
 
 def cmd_advise(args) -> None:
-    from sciml.advise import advise, parse_cell
+    from sciml.results.advise import advise, parse_cell
 
     if (args.cell is None) == (args.loss is None or args.error is None):
         raise ConfigError("give either --cell AXIS=VALUE ... or both --loss and --error")
@@ -117,9 +117,9 @@ def cmd_advise(args) -> None:
 def cmd_diagnose(args) -> None:
     import torch
 
-    from sciml.diagnose.run import run_diagnostic
-    from sciml.store import read_netcdf, write_netcdf
-    from sciml.train import default_device
+    from sciml.diagnostic_jobs.run import run_diagnostic
+    from sciml.results.store import read_netcdf, write_netcdf
+    from sciml.training.train import default_device
 
     torch.set_num_threads(args.threads)
     cells, data = [], {}
@@ -133,9 +133,9 @@ def cmd_diagnose(args) -> None:
 
 
 def cmd_combine_diagnostic(args) -> None:
-    from sciml.diagnose.combine import combine_diagnostic
+    from sciml.diagnostic_jobs.combine import combine_diagnostic
     from sciml.provenance import provenance_attrs
-    from sciml.store import read_netcdf, write_netcdf
+    from sciml.results.store import read_netcdf, write_netcdf
 
     spec = _spec(args.spec)
     ds = combine_diagnostic(args.inputs, read_netcdf(args.regimes), spec)
@@ -145,7 +145,7 @@ def cmd_combine_diagnostic(args) -> None:
 
 def cmd_figure(args) -> None:
     from sciml.figures import FIGURES
-    from sciml.store import read_netcdf
+    from sciml.results.store import read_netcdf
 
     spec = _spec(args.spec)
     FIGURES[spec["kind"]]([read_netcdf(path) for path in args.inputs], spec, args.out_stem)
@@ -156,9 +156,9 @@ def cmd_retrain(args) -> None:
     import torch
 
     from sciml.problems import get_problem
-    from sciml.reproduce import reproduction_report
-    from sciml.store import read_netcdf, write_netcdf
-    from sciml.train import train_cell
+    from sciml.results.reproduce import reproduction_report
+    from sciml.results.store import read_netcdf, write_netcdf
+    from sciml.training.train import train_cell
 
     stored = read_netcdf(args.cell, "cell file")
     torch.set_num_threads(args.threads or int(stored.attrs.get("torch_threads", 1)))
@@ -178,8 +178,8 @@ def cmd_retrain(args) -> None:
 
 
 def cmd_check(args) -> None:
-    from sciml.config import load_study_config, validate
-    from sciml.plan import build_plan
+    from sciml.workflow.config import load_study_config, validate
+    from sciml.workflow.plan import build_plan
 
     config, source = load_study_config(args.default, args.configfiles)
     plan = build_plan(validate(config, source=source))
@@ -190,7 +190,7 @@ def cmd_check(args) -> None:
 
 
 def cmd_profile(args) -> None:
-    from sciml.profiles import install_profile
+    from sciml.workflow.profiles import install_profile
 
     link = install_profile(args.name, force=args.force)
     print(f"{link} -> {link.resolve()}: `snakemake --profile {args.name}` now finds it")
@@ -200,8 +200,8 @@ def cmd_show(args) -> None:
     from pathlib import Path
 
     from sciml import naming
-    from sciml.regimes import REGIME_NAMES
-    from sciml.store import read_netcdf
+    from sciml.results.regimes import REGIME_NAMES
+    from sciml.results.store import read_netcdf
 
     ds = read_netcdf(args.dataset, "regime dataset")
     difficulty, data_axis = ds.attrs["axes"].split()
@@ -240,7 +240,7 @@ def cmd_show(args) -> None:
 
 
 def cmd_costs(args) -> None:
-    from sciml.costs import cost_table, grouped, job_costs, packed_hours
+    from sciml.workflow.costs import cost_table, grouped, job_costs, packed_hours
 
     jobs = job_costs(args.results, depth=args.depth)  # the benchmark files are read once for both outputs
     print(cost_table(grouped(jobs)))
@@ -372,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line in the job's log, not a traceback
         print(f"sciml {args.verb}: interrupted", file=sys.stderr)
         return 130
-    from sciml.joblog import summary  # the log's last line: what the job wrote (a cell: its seeds) and how long
+    from sciml.workflow.joblog import summary  # the log's last line: what the job wrote (a cell: its seeds) and how long
 
     print(summary(args, time.perf_counter() - started), file=sys.stderr)
     return 0

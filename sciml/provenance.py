@@ -1,25 +1,23 @@
-"""Provenance: what produced a file (its configuration, code, package versions, commit and device)."""
+"""Provenance: what produced a file (its configuration, package versions, commit and device).
+
+The code a job ran is identified by the code hash in its spec (:mod:`sciml.workflow.codehash`)."""
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
-import inspect
 import json
 import platform
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
+#: the package's folder, whose git state is recorded
 PACKAGE_ROOT = Path(__file__).resolve().parent
-#: modules every training job runs through, whatever the problem, model or strategy (checkpoint.py among them:
-#: a checkpoint's identity holds this hash, so a checkpoint saved by other checkpoint code is never read)
-TRAINING_CORE = ("objective.py", "params.py", "monitor.py", "train.py", "checkpoint.py", "batched/runners.py")
 
 
 def canonical_json(value: Any) -> str:
@@ -29,47 +27,6 @@ def canonical_json(value: Any) -> str:
 def config_hash(spec: Mapping[str, Any]) -> str:
     """Hash of a job's resolved configuration."""
     return hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:16]
-
-
-def _module_files(classes: Iterable[type]) -> set[Path]:
-    files = set()
-    for cls in classes:
-        for base in inspect.getmro(cls):
-            if base.__module__.split(".")[0] == "sciml":
-                files.add(Path(inspect.getfile(base)).resolve())
-    return files
-
-
-def code_hash(classes: Iterable[type], extra: Iterable[str] = ()) -> str:
-    """Hash of the syntax trees of the modules defining ``classes`` (and their bases) plus ``extra`` files.
-
-    Comments, docstrings and formatting do not change the hash; any change to code does. Snakemake's own ``code``
-    trigger cannot see imported modules, so this hash goes into each job's params instead.
-    """
-    files = _module_files(classes) | {PACKAGE_ROOT / name for name in extra}
-    digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode())
-        digest.update(_syntax_tree(path.read_text(), str(path)))
-    return digest.hexdigest()[:16]
-
-
-@functools.cache
-def _syntax_tree(source: str, filename: str) -> bytes:
-    """A module's syntax tree without its docstrings, dumped. A plan hashes the same few modules for every
-    study and strategy: each text is parsed once, which takes a quarter off a dry run of the default study."""
-    tree = ast.parse(source, filename=filename)
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and _docstring(node):
-            node.body = node.body[1:]
-    return ast.dump(tree).encode()
-
-
-def _docstring(node: ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """Whether the body starts with a docstring (a bare string constant), which documents but computes nothing."""
-    first = node.body[0] if node.body else None
-    return (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str))
 
 
 @functools.cache

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from analysis_support import ROBUSTNESS_SPEC, SIGNIFICANCE, TAU_ERROR, TAU_LOSS, bootstrap_study, guidance_studies, regime_dataset
 
-from sciml.guidance import benjamini_hochberg, guidance, holm, read_table, to_dataset
-from sciml.regimes import OVER_TRAINED, UNDER_TRAINED, WELL_TRAINED
-from sciml.robustness import cell_table, robustness, seed_resamples, smoothed_labels
+from sciml.results.guidance import benjamini_hochberg, guidance, holm, read_table, to_dataset
+from sciml.results.regimes import OVER_TRAINED, UNDER_TRAINED, WELL_TRAINED
+from sciml.results.robustness import cell_table, robustness, seed_resamples, smoothed_labels
+
+from support import ROBUSTNESS_SPEC, SIGNIFICANCE, TAU_ERROR, TAU_LOSS, bootstrap_study, guidance_studies, regime_dataset
 
 
 def test_exact_seed_bootstrap_confidence():
@@ -140,10 +141,10 @@ def test_analysis_figures(tmp_path):
 def test_plan_has_an_analysis_per_regime_dataset_and_a_caption_per_figure():
     import yaml
 
-    from sciml.config import validate
     from sciml.figures import FIGURES
-    from sciml.figures.captions import analysis_caption, caption
-    from sciml.plan import build_plan
+    from sciml.workflow.captions import analysis_caption, caption
+    from sciml.workflow.config import validate
+    from sciml.workflow.plan import build_plan
 
     from conftest import REPO
 

@@ -1,4 +1,4 @@
-"""Seed-batched training: every seed of a cell as one row of a stacked model (sciml/batched).
+"""Seed-batched training: every seed of a cell as one row of a stacked model (sciml/training/batched).
 
 Float64 tiny PINNs. A batch's rows must be independent models: evaluations equal each seed's own objective,
 and training all seeds together equals training each alone with the same algorithm (a batch of one) and
@@ -12,25 +12,24 @@ import numpy as np
 import pytest
 import torch
 
-from sciml.batched.adam import BatchedAdam
-from sciml.batched.batch import SeedBatch
-from sciml.batched.lbfgs import BatchedLBFGS, cubic_interpolate
-from sciml.batched.runners import (
-    BATCHED_CODE,
-    SeedMonitors,
-    batched_code,
-    lbfgs_phases,
-    run_phases,
-    train_seeds_together,
-)
-from sciml.batched.stacked import ParameterLayout, StackedModel, stack_parameters
-from sciml.models import build_model
-from sciml.params import flatten
+from sciml.models.build import build_model
 from sciml.problems import get_problem
-from sciml.store import STATUS_DIVERGED, STATUS_OK
 from sciml.strategies import build_strategy
 from sciml.strategies.base import closure_for
-from sciml.train import train_cell
+from sciml.training.batched.adam import BatchedAdam
+from sciml.training.batched.batch import SeedBatch
+from sciml.training.batched.lbfgs import BatchedLBFGS, cubic_interpolate
+from sciml.training.batched.runners import (
+    SeedMonitors,
+    batchable,
+    lbfgs_phases,
+    train_batch,
+    train_seeds_together,
+)
+from sciml.training.batched.stacked import ParameterLayout, StackedModel, stack_parameters
+from sciml.training.params import flatten
+from sciml.training.records import STATUS_DIVERGED, STATUS_OK
+from sciml.training.train import train_cell
 
 from support import convection_data
 
@@ -232,11 +231,11 @@ def test_a_diverged_seed_leaves_the_batch_and_the_others_go_on(caplog):
                 batch.theta[1, 0] = float("nan")
             return losses
 
-        seeds = SeedMonitors(batch, strategy.plan(), [10, 11, 12])
-        run_phases([(length, poisoned)], seeds)
+        seeds = SeedMonitors(batch, strategy.schedule(), [10, 11, 12])
+        train_batch([(length, poisoned)], seeds)
         return batch, seeds, calls
 
-    with caplog.at_level("WARNING", logger="sciml.monitor"):
+    with caplog.at_level("WARNING", logger="sciml.training.monitor"):
         batch, seeds, calls = train(poison_at=2)
     # the job log names the seed (not its row) and the step
     (record,) = caplog.records
@@ -260,8 +259,8 @@ def test_only_batched_methods_with_batching_on_train_together():
     assert train_seeds_together(cell_spec({"method": "lbfgs", "steps": 1}), data, cpu) is None  # off by default
     assert train_seeds_together(cell_spec({"method": "lbfgs", "steps": 1, "batch_seeds": False}), data, cpu) is None
     assert train_seeds_together(cell_spec({"method": "ropinn", "steps": 1, "batch_seeds": True}), data, cpu) is None
-    assert batched_code({"method": "adam", "batch_seeds": True}) == BATCHED_CODE
-    assert batched_code({"method": "adam", "batch_seeds": True, "schedule": "cosine"}) == ()  # no batched form
-    assert batched_code({"method": "adam"}) == ()
-    assert batched_code({"method": "adam", "batch_seeds": False}) == ()
-    assert batched_code({"method": "nncg", "batch_seeds": True}) == ()
+    assert batchable(build_strategy({"method": "adam", "batch_seeds": True}))
+    assert not batchable(build_strategy({"method": "adam", "batch_seeds": True, "schedule": "cosine"}))  # no batched form
+    assert not batchable(build_strategy({"method": "adam"}))
+    assert not batchable(build_strategy({"method": "adam", "batch_seeds": False}))
+    assert not batchable(build_strategy({"method": "nncg", "batch_seeds": True}))

@@ -16,11 +16,11 @@ import pytest
 import torch
 import xarray as xr
 
-from sciml.checkpoint import EXIT_PREEMPTED, Checkpointer, Preempted, checkpoint_identity
-from sciml.monitor import Monitor
 from sciml.problems import get_problem
-from sciml.store import read_netcdf, write_netcdf
-from sciml.train import train_cell
+from sciml.results.store import read_netcdf, write_netcdf
+from sciml.training.checkpoint import EXIT_PREEMPTED, Checkpointer, Preempted, checkpoint_identity
+from sciml.training.monitor import Monitor
+from sciml.training.train import train_cell
 
 from conftest import REPO, tiny_config
 
@@ -136,14 +136,14 @@ def test_checkpoint_of_another_spec_or_damaged_is_ignored(tmp_path, monkeypatch,
 
     other = cell_spec({**strategy, "steps": 4}, seeds=(0,))
     assert checkpoint_identity(other) != checkpoint_identity(spec)
-    with caplog.at_level(logging.INFO, logger="sciml.checkpoint"):
+    with caplog.at_level(logging.INFO, logger="sciml.training.checkpoint"):
         fresh = train_cell(other, data, CPU, Checkpointer(path, checkpoint_identity(other), every=3600))
     assert "checkpoint of another spec or code" in caplog.text and "resuming" not in caplog.text
     assert_same_numbers(fresh, train_cell(other, data, CPU))
 
     caplog.clear()
     path.write_bytes(path.read_bytes()[:300])  # as if the disk had lost its end
-    with caplog.at_level(logging.INFO, logger="sciml.checkpoint"):
+    with caplog.at_level(logging.INFO, logger="sciml.training.checkpoint"):
         fresh = train_cell(spec, data, CPU, Checkpointer(path, checkpoint_identity(spec), every=3600))
     assert f"{path}: unreadable checkpoint" in caplog.text
     assert json.loads(fresh.attrs["checkpoint_resumes"]) == []

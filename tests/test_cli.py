@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from analysis_support import write_results
 
 from sciml.cli import main
+
+from support import write_results
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sciml.compare import NORMAL, PERMUTATION, compare, signed_rank_test
-from sciml.store import STATUS_DIVERGED, STATUS_OK
+from sciml.results.compare import NORMAL, PERMUTATION, compare, signed_rank_test
+from sciml.training.records import STATUS_DIVERGED, STATUS_OK
 
 SPEC = {"model": "pinn", "problem": "convection", "strategy": "nncg", "baseline": "lbfgs", "significance": 0.1}
 

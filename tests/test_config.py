@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sciml.config import (
+from sciml.workflow.config import (
     ConfigError,
     load_config_file,
     load_study_config,
@@ -15,7 +15,7 @@ from sciml.config import (
     study_config_files,
     validate,
 )
-from sciml.plan import build_plan
+from sciml.workflow.plan import build_plan
 
 from conftest import REPO
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sciml.costs import cost_table, grouped, job_costs, makespan, packed_hours
-from sciml.store import ResultFileError
+from sciml.results.store import ResultFileError
+from sciml.workflow.costs import cost_table, grouped, job_costs, makespan, packed_hours
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

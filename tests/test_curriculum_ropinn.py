@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from sciml.monitor import Diverged, Monitor
-from sciml.objective import Objective, Unsupported, relative_l2
-from sciml.params import flatten
 from sciml.problems import get_problem
 from sciml.problems.pinn import derivative
 from sciml.strategies import build_strategy
 from sciml.strategies.curriculum import stage_coefficients
 from sciml.strategies.ropinn import TrustRegion, calibrate, perturbation, region
-from sciml.train import train_seed
+from sciml.training.monitor import Diverged, Monitor
+from sciml.training.objective import Objective, Unsupported, relative_l2
+from sciml.training.params import flatten
+from sciml.training.train import train_seed
 
 from support import convection_data, convection_objective
 
@@ -85,7 +85,7 @@ class Recording(Monitor):
 
 def run(objective, settings, monitor=Monitor, **monitor_args):
     strategy = build_strategy(settings)
-    m = monitor(objective, strategy.plan(), **monitor_args)
+    m = monitor(objective, strategy.schedule(), **monitor_args)
     strategy.run(objective, m)
     return strategy, m
 
@@ -173,7 +173,7 @@ def test_curriculum_stages_on_one_step_counter(pinn_data):
     assert strategy.coefficients == c and c[-1] == BETA
 
     calls = monitor.calls
-    assert strategy.plan().steps == 8 and monitor.steps_run == 8
+    assert strategy.schedule().steps == 8 and monitor.steps_run == 8
     assert [call["step"] for call in calls] == list(range(1, 9))
     assert len(monitor.history.record_steps) == 9 and np.isfinite(monitor.history.train_loss).all()
     assert [call["coefficient"] for call in calls] == [c[0], c[0], c[1], c[1], c[2], c[2], BETA, BETA]
@@ -226,8 +226,8 @@ def test_invalid_curriculum_settings(settings, match):
 
 
 def test_curriculum_plan_is_stages_times_stage_steps_plus_final_steps():
-    assert build_strategy({"method": "curriculum"}).plan().steps == 10 * 50 + 1000
-    assert build_strategy({"method": "curriculum", "stages": 4, "stage_steps": 3, "final_steps": 5}).plan().steps == 17
+    assert build_strategy({"method": "curriculum"}).schedule().steps == 10 * 50 + 1000
+    assert build_strategy({"method": "curriculum", "stages": 4, "stage_steps": 3, "final_steps": 5}).schedule().steps == 17
 
 
 # -- RoPINN ---------------------------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ def test_each_method_trains_a_pinn_through_the_monitor(pinn_data, settings):
     objective = pinn(pinn_data)
     strategy, monitor = run(objective, {**settings, "snapshots": 3, "stop_when_stalled": 0})
     history = monitor.history
-    steps = strategy.plan().steps
+    steps = strategy.schedule().steps
     assert monitor.steps_run == steps and list(history.record_steps) == list(range(steps + 1))
     assert np.isfinite(history.train_loss).all() and np.isfinite(history.test_error).all()
     assert set(history.terms) == {"pde", "ic", "bc"} and np.isfinite(history.snapshots).all()

@@ -180,7 +180,7 @@ def test_pino_curriculum_changes_the_contrast_and_returns_to_the_cell():
     {"method": "curriculum", "stages": 2, "stage_steps": 1, "final_steps": 2, "max_iter": 3},
 ])
 def test_pino_trains_with_every_strategy(strategy):
-    from sciml.train import train_cell
+    from sciml.training.train import train_cell
 
     settings = {"resolution": 12, "pool_size": 3, "n_test": 2}
     problem = get_problem("darcy")

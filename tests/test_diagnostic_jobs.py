@@ -11,34 +11,32 @@ import pytest
 import torch
 import xarray as xr
 
-from sciml.config import ConfigError, validate
-from sciml.diagnose import alpha
-from sciml.diagnose.combine import combine_diagnostic
-from sciml.diagnose.flags import deceptive_flags
-from sciml.diagnose.rebuild import rebuild
-from sciml.diagnose.run import run_diagnostic
-from sciml.diagnostics import (
-    cka_matrix,
-    exact_hessian,
-    linear_path,
-    loss_surface,
-    stochastic_lanczos_quadrature,
-    tail_alpha,
-)
+from sciml.diagnostic_jobs import tail_alpha as alpha
+from sciml.diagnostic_jobs.combine import combine_diagnostic
+from sciml.diagnostic_jobs.flags import deceptive_flags
+from sciml.diagnostic_jobs.rebuild import rebuild
+from sciml.diagnostic_jobs.run import run_diagnostic
+from sciml.diagnostics.connectivity import linear_path
+from sciml.diagnostics.density import stochastic_lanczos_quadrature
+from sciml.diagnostics.exact import exact_hessian
 from sciml.diagnostics.hvp import preserved_parameters
+from sciml.diagnostics.landscape import loss_surface
+from sciml.diagnostics.similarity import cka_matrix
+from sciml.diagnostics.tail_alpha import tail_alpha
 from sciml.figures import FIGURES
-from sciml.params import assign
-from sciml.regimes import (
+from sciml.results.regimes import (
     OVER_TRAINED,
     UNDER_TRAINED,
     WELL_TRAINED,
     build_regime_dataset,
 )
-from sciml.store import ResultFileError, read_netcdf, write_netcdf
-from sciml.train import train_cell
+from sciml.results.store import ResultFileError, read_netcdf, write_netcdf
+from sciml.training.params import assign
+from sciml.training.train import train_cell
+from sciml.workflow.config import ConfigError, validate
 
 from conftest import tiny_config
-from test_training import cell_data, cell_spec
+from support import cell_data, cell_spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sciml.models import build_model
+from sciml.models.build import build_model
 from sciml.problems import get_problem
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -65,12 +65,12 @@ def test_resnet_refuses_non_square_inputs():
 
 def test_cv_cells_go_through_regimes_diagnostics_and_figures(tmp_path):
     """Train two tiny CV cells, label them, run curvature on them and draw both maps (files only)."""
-    from sciml.diagnose.combine import combine_diagnostic
-    from sciml.diagnose.run import run_diagnostic
+    from sciml.diagnostic_jobs.combine import combine_diagnostic
+    from sciml.diagnostic_jobs.run import run_diagnostic
     from sciml.figures import FIGURES
-    from sciml.regimes import build_regime_dataset
-    from sciml.store import write_netcdf
-    from sciml.train import train_cell
+    from sciml.results.regimes import build_regime_dataset
+    from sciml.results.store import write_netcdf
+    from sciml.training.train import train_cell
 
     cells, diagnostics = [], []
     settings = {"snapshots": "last", "seeds": [], "lanczos_steps": 5, "power_iterations": 5, "trace_samples": 3,

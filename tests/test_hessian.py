@@ -18,25 +18,15 @@ import pytest
 import torch
 from torch import nn
 
-from sciml.diagnostics import (
-    broadened_density,
-    exact_hessian,
-    hessian_eigenvalues,
-    hessian_operator,
-    hutch_plus_plus_trace,
-    hutchinson_trace,
-    hvp,
-    hvp_finite_difference,
-    lanczos_extreme_eigenvalues,
-    power_iteration,
-    preserved_parameters,
-    stochastic_lanczos_quadrature,
-    top_eigenvalues,
-)
+from sciml.diagnostics.density import broadened_density, stochastic_lanczos_quadrature
+from sciml.diagnostics.eigen import lanczos_extreme_eigenvalues, power_iteration, top_eigenvalues
+from sciml.diagnostics.exact import exact_hessian, hessian_eigenvalues
+from sciml.diagnostics.hvp import hessian_operator, hvp, hvp_finite_difference, preserved_parameters
 from sciml.diagnostics.sampling import make_generator, rademacher
-from sciml.models import build_model
-from sciml.objective import Objective
+from sciml.diagnostics.trace import hutch_plus_plus_trace, hutchinson_trace
+from sciml.models.build import build_model
 from sciml.problems import get_problem
+from sciml.training.objective import Objective
 
 from support import Quadratic, convection_data, convection_objective
 
@@ -380,8 +370,8 @@ def test_linear_in_parameters_pinn_has_the_gauss_newton_hessian():
 def trained_pinns():
     """Three tiny PINNs after 100 L-BFGS steps: λ_max in the hundreds to tens of thousands, λ_min a tiny negative
     number beside a dense cluster at zero, as in trained PINNs of every size."""
-    from sciml.monitor import Monitor
     from sciml.strategies import build_strategy
+    from sciml.training.monitor import Monitor
 
     cases = []
     for seed in range(3):
@@ -389,7 +379,7 @@ def trained_pinns():
         model = build_model({"architecture": "mlp", "hidden": [8, 8], "activation": "tanh"}, 2, 1).double()
         objective = pinn_objective(model)[0]
         strategy = build_strategy({"method": "lbfgs", "steps": 100, "max_iter": 20})
-        strategy.run(objective, Monitor(objective, strategy.plan()))
+        strategy.run(objective, Monitor(objective, strategy.schedule()))
         cases.append((objective, np.linalg.eigvalsh(exact_hessian(objective))))
     return cases
 

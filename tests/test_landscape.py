@@ -16,24 +16,14 @@ import pytest
 import torch
 from torch import nn
 
-from sciml.diagnostics import (
-    bezier_path,
-    cka_matrix,
-    exact_hessian,
-    fit_power_law,
-    grid_axis,
-    linear_cka,
-    linear_path,
-    loss_surface,
-    mode_connectivity,
-    random_directions,
-    record_step_lengths,
-    tail_alpha,
-    train_bezier_control,
-)
-from sciml.models import build_model
-from sciml.objective import Objective
-from sciml.params import assign, flatten
+from sciml.diagnostics.connectivity import bezier_path, linear_path, mode_connectivity, train_bezier_control
+from sciml.diagnostics.exact import exact_hessian
+from sciml.diagnostics.landscape import grid_axis, loss_surface, random_directions
+from sciml.diagnostics.similarity import cka_matrix, linear_cka
+from sciml.diagnostics.tail_alpha import fit_power_law, record_step_lengths, tail_alpha
+from sciml.models.build import build_model
+from sciml.training.objective import Objective
+from sciml.training.params import assign, flatten
 
 from support import Quadratic, convection_objective
 

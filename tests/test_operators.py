@@ -10,11 +10,11 @@ import pytest
 import torch
 import xarray as xr
 
-from sciml.models import build_model
-from sciml.monitor import Monitor
-from sciml.objective import Objective
+from sciml.models.build import build_model
 from sciml.problems import get_problem, spectral
 from sciml.strategies import build_strategy
+from sciml.training.monitor import Monitor
+from sciml.training.objective import Objective
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -225,7 +225,7 @@ def test_adam_cosine_schedule_halves_the_second_step():
     """Adam's first updates have length ≈ lr; on a cosine schedule over 2 steps the second uses lr/2."""
     objective = Line()
     strategy = build_strategy({"method": "adam", "lr": 0.1, "steps": 2, "schedule": "cosine", "snapshots": 2})
-    monitor = Monitor(objective, strategy.plan())
+    monitor = Monitor(objective, strategy.schedule())
     positions = []
     original = monitor.after_step
     monitor.after_step = lambda step, loss=None: positions.append(objective.model.theta.item()) or original(step, loss)
@@ -255,7 +255,7 @@ class Line(Objective):
 
 
 def test_fno_cell_trains_through_the_pipeline():
-    from sciml.train import train_cell
+    from sciml.training.train import train_cell
 
     problem = get_problem("advection_diffusion")
     settings = {"resolution": 16, "pool_size": 8, "n_test": 4}

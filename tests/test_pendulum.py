@@ -11,14 +11,14 @@ import torch
 import xarray as xr
 import yaml
 
-from sciml.config import ConfigError, validate
-from sciml.models import build_model
+from sciml.models.build import build_model
 from sciml.models.neural_ode import NeuralODE, rollout
-from sciml.monitor import Monitor
 from sciml.problems import get_problem
 from sciml.problems.pendulum import trajectory
 from sciml.strategies import build_strategy
-from sciml.train import train_cell
+from sciml.training.monitor import Monitor
+from sciml.training.train import train_cell
+from sciml.workflow.config import ConfigError, validate
 
 from conftest import REPO, tiny_config
 from support import Quadratic
@@ -216,7 +216,7 @@ def test_lr_decay_is_exponential_per_step():
     objective = Quadratic(np.zeros((21, 21)))
     start = torch.cat([p.detach().reshape(-1) for p in objective.parameters()]).clone()
     strategy = build_strategy({"method": "adam", "steps": 3, "lr": 0.1, "lr_decay": 0.5})
-    strategy.run(objective, Monitor(objective, strategy.plan()))
+    strategy.run(objective, Monitor(objective, strategy.schedule()))
     moved = torch.cat([p.detach().reshape(-1) for p in objective.parameters()]) - start
     np.testing.assert_allclose(moved.numpy(), 0.175 * np.sign(objective.linear), rtol=1e-6)
     with pytest.raises(ValueError, match="lr_decay"):

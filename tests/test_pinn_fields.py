@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sciml.batched.stacked import ParameterLayout, StackedModel, stack_parameters
-from sciml.models import build_model
+from sciml.models.build import build_model
 from sciml.problems import get_problem
 from sciml.problems.pinn import _predict, derivative, input_fields
+from sciml.training.batched.stacked import ParameterLayout, StackedModel, stack_parameters
 
 F64 = torch.float64
 PROBLEMS = ["convection", "reaction", "wave", "reaction_diffusion"]

@@ -198,7 +198,7 @@ def test_reaction_diffusion_rejects_a_step_that_misses_the_test_times():
 
 @pytest.mark.parametrize("name", ["reaction", "wave", "reaction_diffusion"])
 def test_every_problem_trains_through_the_cell_pipeline(name):
-    from sciml.train import train_cell
+    from sciml.training.train import train_cell
 
     problem = get_problem(name)
     settings = problem.settings()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sciml import profiles
 from sciml.cli import main
 from sciml.errors import ConfigError
+from sciml.workflow import profiles
 
 from conftest import REPO
 

@@ -6,11 +6,11 @@ import logging
 
 import torch
 
-from sciml import progress
-from sciml.progress import ProgressLog, duration
-from sciml.train import train_cell
+from sciml.training import progress
+from sciml.training.progress import ProgressLog, duration
+from sciml.training.train import train_cell
 
-from test_training import cell_data, cell_spec
+from support import cell_data, cell_spec
 
 
 class Clock:
@@ -24,7 +24,7 @@ class Clock:
 def test_one_line_per_interval_with_the_time_left(caplog):
     clock = Clock()
     progress = ProgressLog(total=400, every=30.0, clock=clock)
-    with caplog.at_level(logging.INFO, logger="sciml.progress"):
+    with caplog.at_level(logging.INFO, logger="sciml.training.progress"):
         for step in range(1, 401):
             clock.now += 0.25  # 4 steps a second: 100 s in all
             progress.update(step, loss=1.0 / step, where="seed 0 (1 of 1)")
@@ -38,7 +38,7 @@ def test_no_loss_yet_and_nothing_done_yet(caplog):
     clock = Clock()
     progress = ProgressLog(total=10, every=1.0, clock=clock)
     clock.now += 5
-    with caplog.at_level(logging.INFO, logger="sciml.progress"):
+    with caplog.at_level(logging.INFO, logger="sciml.training.progress"):
         progress.update(0, None, "seeds together")
     assert caplog.records[0].getMessage() == ("seeds together: step 0 of 10 (0%), loss n/a, 5 s elapsed, "
                                               "unknown left")

@@ -153,7 +153,7 @@ def test_smoke_study_end_to_end(checkout):
     assert not list(results.rglob("*.tmp"))
     # every training job logged its start
     for log in (results / "logs" / "cells").rglob("*.log"):
-        assert "sciml.train: training pinn/convection/" in log.read_text(), log
+        assert "sciml.training.train: training pinn/convection/" in log.read_text(), log
     report = (checkout.root / "report.html").read_text()
     assert "pinn_convection_adam.png" in report and "Regime map of one model" in report
     assert_analysis(results, report, outputs)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sciml.regimes import OVER_TRAINED, UNDER_TRAINED, WELL_TRAINED, label, smoothed_log_map
+from sciml.results.regimes import OVER_TRAINED, UNDER_TRAINED, WELL_TRAINED, label, smoothed_log_map
 
 
 def test_labelling_rule():

@@ -11,11 +11,12 @@ import torch
 import xarray as xr
 
 from sciml.provenance import provenance_attrs
-from sciml.regimes import build_regime_dataset
-from sciml.store import STATUS_OK, ResultFileError, combine_cells, read_netcdf, write_netcdf
-from sciml.train import train_cell
+from sciml.results.regimes import build_regime_dataset
+from sciml.results.store import ResultFileError, combine_cells, read_netcdf, write_netcdf
+from sciml.training.records import STATUS_OK
+from sciml.training.train import train_cell
 
-from test_training import cell_data, cell_spec
+from support import cell_data, cell_spec
 
 STRATEGY = {"method": "lbfgs", "steps": 2, "snapshots": 2}
 
@@ -128,19 +129,6 @@ def test_retrain_reproduces_a_cell_from_its_provenance(cells, capsys):
     assert "identical" in capsys.readouterr().out
 
 
-def test_code_hash_follows_the_code_not_its_comments_within_one_process(tmp_path, monkeypatch):
-    import sciml.provenance as provenance
-
-    monkeypatch.setattr(provenance, "PACKAGE_ROOT", tmp_path)
-    module = tmp_path / "module.py"
-    module.write_text("def f(x):\n    return x + 1\n")
-    first = provenance.code_hash([], extra=["module.py"])
-    module.write_text("def f(x):  # the same code\n    return x + 1\n")
-    assert provenance.code_hash([], extra=["module.py"]) == first
-    module.write_text("def f(x):\n    return x + 2\n")
-    assert provenance.code_hash([], extra=["module.py"]) != first
-
-
 def test_written_files_follow_the_umask(tmp_path, cells):
     """mkstemp makes 0600 files; results are shared with the group on a cluster, as the umask says."""
     from sciml.atomic import atomic_path
@@ -229,7 +217,7 @@ def test_a_regime_dataset_missing_its_labels_is_refused_by_show(cells, tmp_path,
 
 
 def test_reproduction_compares_every_variable_but_wall_time(cells, tmp_path):
-    from sciml.reproduce import differences, reproduction_report
+    from sciml.results.reproduce import differences, reproduction_report
 
     stored = read_netcdf(cells[0])
     copy = stored.copy(deep=True)
@@ -263,23 +251,3 @@ def test_retrain_check_fails_naming_what_the_stored_file_does_not_reproduce(cell
     assert "DIFFERENT: 2 of" in captured.out and "snapshot_params (" in captured.out
     assert f"{path}: retraining did not reproduce the stored numbers: history_test_error, snapshot_params differ" \
         in captured.err
-
-
-def test_code_hash_ignores_docstrings_but_not_statements(tmp_path, monkeypatch):
-    import sciml.provenance as provenance
-
-    monkeypatch.setattr(provenance, "PACKAGE_ROOT", tmp_path)
-    module = tmp_path / "module.py"
-
-    def hashed(source: str) -> str:
-        module.write_text(source)
-        return provenance.code_hash([], extra=["module.py"])
-
-    template = ('"""Module {0}."""\n\nclass A:\n    """Class {0}."""\n\n    def f(self, x):\n        """Method {0}."""\n'
-                '        return x + {1}\n\n\nasync def g():\n    """Coroutine {0}."""\n    return "{2}"\n')
-    first = hashed(template.format("docs", 1, "text"))
-    assert hashed(template.format("other docs,\n    over two lines", 1, "text")) == first
-    assert hashed(template.format("docs", 2, "text")) != first  # a statement
-    assert hashed(template.format("docs", 1, "other text")) != first  # a string that is not a docstring
-    # a string that is a statement after the first one stays code
-    assert hashed('def f():\n    x = 1\n    "not a docstring"\n') != hashed("def f():\n    x = 1\n")

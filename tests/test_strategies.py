@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from sciml.monitor import Monitor
-from sciml.objective import Objective, relative_l2
-from sciml.params import flatten
 from sciml.strategies import METHODS, build_strategy
 from sciml.strategies.nncg import nystrom_preconditioner, pcg
-from sciml.train import train_seed
+from sciml.training.monitor import Monitor
+from sciml.training.objective import Objective, relative_l2
+from sciml.training.params import flatten
+from sciml.training.train import train_seed
 
 from support import convection_data, convection_objective
 
@@ -103,7 +103,7 @@ TIGHT = {"tolerance_grad": 1e-13, "tolerance_change": 0.0}
 
 def run(objective: Objective, settings: dict, monitor_class=Monitor):
     strategy = build_strategy(settings)
-    monitor = monitor_class(objective, strategy.plan())
+    monitor = monitor_class(objective, strategy.schedule())
     strategy.run(objective, monitor)
     return strategy, monitor
 
@@ -231,7 +231,7 @@ def test_adam_lbfgs_is_adam_then_lbfgs_on_one_step_counter(pinn_data):
     composite = {"method": "adam_lbfgs", "adam_steps": 5, "lbfgs_steps": 3, "max_iter": 10, "snapshots": 9}
     objective = pinn(pinn_data)
     strategy, monitor = run(objective, composite, Recording)
-    assert strategy.plan().steps == 8 and monitor.steps_run == 8
+    assert strategy.schedule().steps == 8 and monitor.steps_run == 8
     assert [step for step, _ in monitor.calls] == list(range(1, 9))
     assert list(monitor.history.record_steps) == list(range(9)) and np.isfinite(monitor.history.train_loss).all()
 
@@ -396,7 +396,7 @@ def test_nncg_rank_must_fit_the_parameters():
 
 def test_steps_may_be_given_when_consistent():
     strategy = build_strategy({"method": "nncg", "adam_steps": 3, "lbfgs_steps": 4, "nncg_steps": 5, "steps": 12})
-    assert strategy.plan().steps == 12
+    assert strategy.schedule().steps == 12
 
 
 # -- the PINN wiring -----------------------------------------------------------------------------------------
@@ -412,8 +412,8 @@ def test_each_method_trains_a_pinn_through_the_monitor(pinn_data, settings):
     objective = pinn(pinn_data)
     strategy, monitor = run(objective, {**settings, "snapshots": 3})
     history = monitor.history
-    assert monitor.steps_run == strategy.plan().steps
-    assert list(history.record_steps) == list(range(strategy.plan().steps + 1))
+    assert monitor.steps_run == strategy.schedule().steps
+    assert list(history.record_steps) == list(range(strategy.schedule().steps + 1))
     assert np.isfinite(history.train_loss).all() and np.isfinite(history.test_error).all()
     assert set(history.terms) == {"pde", "ic", "bc"}
     assert history.train_loss[-1] < 0.5 * history.train_loss[0]

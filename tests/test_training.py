@@ -8,24 +8,10 @@ import torch
 
 from sciml.problems import get_problem
 from sciml.problems.pinn import PINNObjective
-from sciml.store import STATUS_DIVERGED, STATUS_OK
-from sciml.train import train_cell, train_seed
+from sciml.training.records import STATUS_DIVERGED, STATUS_OK
+from sciml.training.train import train_cell, train_seed
 
-PINN = {"architecture": "mlp", "hidden": [50, 50, 50], "activation": "tanh", "dtype": "float32"}
-
-
-def cell_spec(beta, n_f, strategy, seeds=(0,)):
-    return {
-        "model": "pinn", "model_settings": PINN, "problem": "convection", "problem_settings": {},
-        "strategy": strategy["method"], "strategy_settings": strategy,
-        "axes": {"beta": beta, "n_f": n_f}, "seeds": list(seeds),
-    }
-
-
-def cell_data(beta, n_f, **settings):
-    problem = get_problem("convection")
-    s = problem.settings(settings)
-    return {"reference": problem.generate("reference", s, beta), "collocation": problem.generate("collocation", s, n_f)}
+from support import PINN, cell_data, cell_spec
 
 
 def test_collocation_sampling():
@@ -55,7 +41,7 @@ def test_test_grid_is_129_by_101():
 
 
 def test_network_matches_the_paper():
-    from sciml.models import build_model
+    from sciml.models.build import build_model
 
     model = build_model({k: v for k, v in PINN.items() if k != "dtype"}, 2, 1)
     assert sum(p.numel() for p in model.parameters()) == 5301
@@ -132,8 +118,8 @@ def test_nan_in_one_seed_is_a_result(monkeypatch, tmp_path):
     import matplotlib.pyplot as plt
 
     from sciml.figures.regime_map import draw_panels
-    from sciml.regimes import build_regime_dataset
-    from sciml.store import write_netcdf
+    from sciml.results.regimes import build_regime_dataset
+    from sciml.results.store import write_netcdf
 
     write_netcdf(ds, tmp_path / "cell.nc")
     regimes = build_regime_dataset([tmp_path / "cell.nc"], {
@@ -154,7 +140,7 @@ def test_unknown_problem_is_named():
 
 def test_strategy_statistics_land_in_the_cell_file(tmp_path):
     """NNCG's μ and CG record per seed survive the round trip through NetCDF; other strategies add nothing."""
-    from sciml.store import read_netcdf, write_netcdf
+    from sciml.results.store import read_netcdf, write_netcdf
 
     nncg = {"method": "nncg", "adam_steps": 2, "lbfgs_steps": 1, "nncg_steps": 2, "max_iter": 5, "rank": 5,
             "cg_max_iter": 20}
@@ -173,15 +159,15 @@ def test_a_cell_too_large_for_memory_is_named_with_the_memory_asked_for(monkeypa
     """The allocator's own error (a real one: torch refuses 2**62 bytes at once) becomes one naming the cell."""
     import json
 
-    import sciml.train
+    import sciml.training.train
     from sciml.cli import main
-    from sciml.store import write_netcdf
-    from sciml.train import CellOutOfMemory
+    from sciml.results.store import write_netcdf
+    from sciml.training.memory import CellOutOfMemory
 
     def huge_model(*args, **kwargs):
         return torch.empty(2**62, dtype=torch.uint8)
 
-    monkeypatch.setattr(sciml.train, "build_model", huge_model)
+    monkeypatch.setattr(sciml.training.train, "seeded_model", huge_model)
     spec = cell_spec(5, 100, {"method": "adam", "steps": 2})
     with pytest.raises(CellOutOfMemory, match=r"training cell pinn/convection/adam at beta=5 n_f=100 \(seed 0\) "
                                               r"ran out of memory on cpu: it tried to allocate 4.29e\+09 GiB"):
@@ -198,13 +184,13 @@ def test_a_cell_too_large_for_memory_is_named_with_the_memory_asked_for(monkeypa
 
 
 def test_other_runtime_errors_in_training_are_not_called_memory(monkeypatch):
-    import sciml.train
-    from sciml.train import asked_memory
+    import sciml.training.train
+    from sciml.training.memory import asked_memory
 
     def broken(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
 
-    monkeypatch.setattr(sciml.train, "build_model", broken)
+    monkeypatch.setattr(sciml.training.train, "seeded_model", broken)
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied") as raised:
         train_cell(cell_spec(5, 100, {"method": "adam", "steps": 2}), cell_data(5, 100), torch.device("cpu"))
     assert type(raised.value) is RuntimeError
@@ -219,7 +205,7 @@ def test_train_job_log_names_a_diverged_seed_and_ends_with_what_happened(monkeyp
     import re
 
     from sciml.cli import main
-    from sciml.store import write_netcdf
+    from sciml.results.store import write_netcdf
 
     poison_seed_one(monkeypatch)
     paths = []

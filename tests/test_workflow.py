@@ -187,7 +187,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_goes_on(workflow):
 def test_job_logs_end_with_what_happened_and_a_cell_missing_a_variable_is_refused(workflow):
     """Every job's log ends with one line saying what it did; a docstring edit reruns nothing; a cell file
     without train_loss stops its aggregation with a message naming the file and the variable (issue 21)."""
-    from sciml.store import read_netcdf, write_netcdf
+    from sciml.results.store import read_netcdf, write_netcdf
 
     workflow.write_config(tiny_config())
     workflow.snakemake("figures")

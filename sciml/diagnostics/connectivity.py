@@ -26,8 +26,8 @@ import torch
 from sciml.diagnostics.hvp import preserved_parameters
 from sciml.diagnostics.landscape import evaluate_at
 from sciml.diagnostics.sampling import Seed, make_generator
-from sciml.objective import Objective
-from sciml.params import assign
+from sciml.training.objective import Objective
+from sciml.training.params import assign
 
 
 @dataclass

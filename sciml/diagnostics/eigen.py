@@ -16,7 +16,7 @@ import numpy as np
 from sciml.diagnostics.hvp import HessianOperator, hessian_operator
 from sciml.diagnostics.lanczos import Lanczos
 from sciml.diagnostics.sampling import Seed, make_generator, rademacher
-from sciml.objective import Objective
+from sciml.training.objective import Objective
 
 
 @dataclass

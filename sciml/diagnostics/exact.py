@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from sciml.diagnostics.hvp import HessianOperator, hessian_operator
-from sciml.objective import Objective
+from sciml.training.objective import Objective
 
 
 def exact_hessian(target: Objective | HessianOperator, symmetrize: bool = True) -> np.ndarray:

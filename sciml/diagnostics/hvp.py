@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 import torch
 
-from sciml.objective import Objective
-from sciml.params import assign, flatten
+from sciml.training.objective import Objective
+from sciml.training.params import assign, flatten
 
 
 @contextmanager

@@ -34,8 +34,8 @@ import torch
 from sciml.diagnostics.hvp import HessianOperator, preserved_parameters
 from sciml.diagnostics.lanczos import Lanczos
 from sciml.diagnostics.sampling import Seed, make_generator, rademacher
-from sciml.objective import Objective
-from sciml.params import assign, flatten
+from sciml.training.objective import Objective
+from sciml.training.params import assign, flatten
 
 
 @dataclass

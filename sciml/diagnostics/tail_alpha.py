@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sciml.objective import Objective
-from sciml.params import flatten
 from sciml.strategies.base import closure_for
+from sciml.training.objective import Objective
+from sciml.training.params import flatten
 
 
 @dataclass

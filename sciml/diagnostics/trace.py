@@ -14,7 +14,7 @@ import torch
 
 from sciml.diagnostics.hvp import HessianOperator, hessian_operator
 from sciml.diagnostics.sampling import Seed, make_generator, rademacher
-from sciml.objective import Objective
+from sciml.training.objective import Objective
 
 
 @dataclass

@@ -1,23 +1,40 @@
-"""Figures: each module draws one family of figures from stored datasets only (never from training)."""
+"""Figures: each module draws one family of figures from stored datasets only (never from training).
 
-from sciml.figures.comparison import comparison
-from sciml.figures.connectivity import cka_map, connectivity
-from sciml.figures.curvature import curvature_map, sharpening, sharpening_regimes
-from sciml.figures.guidance import guidance
-from sciml.figures.landscapes import landscapes
-from sciml.figures.regime_map import regime_map, regime_panels, strategy_panels
-from sciml.figures.robustness import robustness
-from sciml.figures.spectra import spectra
-from sciml.figures.tail_alpha import tail_alpha
+The registry names each figure kind's module rather than importing it: planning reads it on every Snakemake
+start (and a job's code hash starts from that module), while drawing needs matplotlib only in a figure job.
+Every kind is a function of that name taking (datasets, spec, output stem).
+"""
 
-#: figure kinds the workflow can ask for: each takes (datasets, spec, output stem)
-FIGURES = {"regime_map": regime_map, "regime_panels": regime_panels, "strategy_panels": strategy_panels,
-           "comparison": comparison}
-# analysis figures (sciml.robustness, sciml.guidance)
-FIGURES.update({"robustness": robustness, "guidance": guidance})
-#: figures drawn from combined diagnostic datasets (sciml/diagnose)
-FIGURES.update({
-    "curvature_map": curvature_map, "sharpening": sharpening, "sharpening_regimes": sharpening_regimes,
-    "spectra": spectra, "landscapes": landscapes, "connectivity": connectivity, "cka_map": cka_map,
-    "tail_alpha": tail_alpha,
-})
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+
+FIGURE_MODULES = {
+    # regime datasets and comparisons
+    "regime_map": "sciml.figures.regime_map", "regime_panels": "sciml.figures.regime_map",
+    "strategy_panels": "sciml.figures.regime_map", "comparison": "sciml.figures.comparison",
+    # analyses (sciml.results.robustness, sciml.results.guidance)
+    "robustness": "sciml.figures.robustness", "guidance": "sciml.figures.guidance",
+    # combined diagnostic datasets (sciml.diagnostic_jobs)
+    "curvature_map": "sciml.figures.curvature", "sharpening": "sciml.figures.curvature",
+    "sharpening_regimes": "sciml.figures.curvature", "spectra": "sciml.figures.spectra",
+    "landscapes": "sciml.figures.landscapes", "connectivity": "sciml.figures.connectivity",
+    "cka_map": "sciml.figures.connectivity", "tail_alpha": "sciml.figures.tail_alpha",
+}
+
+
+class FigureKinds(Mapping[str, Callable]):
+    """Figure kind -> the function drawing it, imported when first asked for."""
+
+    def __getitem__(self, kind: str) -> Callable:
+        return getattr(importlib.import_module(FIGURE_MODULES[kind]), kind)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FIGURE_MODULES)
+
+    def __len__(self) -> int:
+        return len(FIGURE_MODULES)
+
+
+FIGURES = FigureKinds()

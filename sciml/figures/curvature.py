@@ -2,7 +2,7 @@
 
 - ``curvature_map`` (paper Fig. 11): log10 seed-mean training loss and test error beside log10 seed-mean
   λ_max and trace at the final parameters, over the grid; cells of deceptive sharpness (S) and deceptive
-  flatness (F) framed (rule: :mod:`sciml.diagnose.flags`).
+  flatness (F) framed (rule: :mod:`sciml.diagnostic_jobs.flags`).
 - ``sharpening`` (Fig. 7): λ_max and training loss along training, one line per seed, one row per cell.
 - ``sharpening_regimes`` (Fig. 12): seed-mean λ_max along training (step / last step) for every probed cell
   of every study, coloured by the cell's regime.
@@ -27,7 +27,7 @@ from sciml.figures.diagnostic_common import (
     probed_cells,
     study_title,
 )
-from sciml.regimes import REGIME_NAMES
+from sciml.results.regimes import REGIME_NAMES
 
 MAP_PANELS = (
     ("train_loss_mean", "log10 training loss", "rocket_r"),

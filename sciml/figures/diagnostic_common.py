@@ -1,4 +1,4 @@
-"""Helpers shared by the figures drawn from combined diagnostic datasets (sciml/diagnose/combine.py)."""
+"""Helpers shared by the figures drawn from combined diagnostic datasets (sciml/diagnostic_jobs/combine.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import xarray as xr
 
 from sciml.figures.common import tick_labels
 from sciml.naming import format_number
-from sciml.regimes import OVER_TRAINED, REGIME_NAMES, UNDER_TRAINED, WELL_TRAINED
+from sciml.results.regimes import OVER_TRAINED, REGIME_NAMES, UNDER_TRAINED, WELL_TRAINED
 
 REGIME_COLOURS = {WELL_TRAINED: "tab:green", UNDER_TRAINED: "tab:red", OVER_TRAINED: "tab:orange"}
 

@@ -1,4 +1,4 @@
-"""Regime-aware guidance (sciml.guidance): per strategy and regime, the median fold change of the training
+"""Regime-aware guidance (sciml.results.guidance): per strategy and regime, the median fold change of the training
 loss and of the test error against the baseline, starred where significant (Holm), boxed where recommended."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pandas as pd
 import seaborn as sns
 import xarray as xr
 
-from sciml.compare import METRICS
 from sciml.figures.common import plt, save
-from sciml.guidance import ALL_PROBLEMS, read_table
-from sciml.regimes import REGIME_NAMES
+from sciml.results.compare import METRICS
+from sciml.results.guidance import ALL_PROBLEMS, read_table
+from sciml.results.regimes import REGIME_NAMES
 
 
 def guidance(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:

@@ -14,7 +14,7 @@ import seaborn as sns
 import xarray as xr
 
 from sciml.figures.common import plt, save, tick_labels
-from sciml.regimes import REGIME_NAMES, smoothed_log_map
+from sciml.results.regimes import REGIME_NAMES, smoothed_log_map
 
 PANELS = (
     ("train_loss_mean", "threshold_train_loss", "log10 training loss", "rocket_r"),

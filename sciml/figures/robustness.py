@@ -1,4 +1,4 @@
-"""Robustness of one regime partition (sciml.robustness): label confidence over the grid, and the share of
+"""Robustness of one regime partition (sciml.results.robustness): label confidence over the grid, and the share of
 cells whose label changes with the thresholds, with the smoothing and with the seeds."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import seaborn as sns
 import xarray as xr
 
 from sciml.figures.common import plt, save, tick_labels
-from sciml.regimes import REGIME_NAMES
+from sciml.results.regimes import REGIME_NAMES
 
 
 def robustness(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:

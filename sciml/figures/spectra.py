@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from sciml.diagnostics import SLQSpectrum, broadened_density
+from sciml.diagnostics.density import SLQSpectrum, broadened_density
 from sciml.figures.common import plt, save
 from sciml.figures.diagnostic_common import cell_title, probed_cells, study_title
 

@@ -30,7 +30,6 @@ class AdvectionDiffusion(OperatorProblem):
     name = "advection_diffusion"
     difficulty_axis = "adv_ratio"
     channels = ("f", "cos_2theta", "sin_2theta", "log_eigenvalue", "advection_weight", "cos_phi", "sin_phi")
-    code_modules = ("problems/spectral.py", "problems/poisson.py")
     axis_notes = {"adv_ratio": "lower end r1 of the range [r1, range_factor·r1] of the advection/diffusion norm ratio",
                   "n_train": "training samples (the first n of one pool per adv_ratio)"}
     defaults = {

@@ -1,7 +1,7 @@
 """The problem interface: physics, data products and the objective a model is trained on.
 
 A problem never trains anything. It says which data it needs (``data_products``), generates each product
-as an xarray Dataset, and turns a model plus its data into an :class:`~sciml.objective.Objective`. Strategies
+as an xarray Dataset, and turns a model plus its data into an :class:`~sciml.training.objective.Objective`. Strategies
 and diagnostics see only that objective, whatever the model family.
 """
 
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from sciml.objective import Objective
 from sciml.settings import merge_settings
+from sciml.training.objective import Objective
 
 
 class Problem(ABC):
@@ -34,9 +34,6 @@ class Problem(ABC):
     architectures: tuple[str, ...] | None = None
     #: every setting the problem understands, with its default; configs may override any of them
     defaults: Mapping[str, Any] = {}
-    #: package modules (relative to sciml/) its data or objective use beyond its class hierarchy: part of
-    #: the code hash of its jobs, so a change to a shared solver reruns them
-    code_modules: tuple[str, ...] = ()
     #: what an axis value means where it is not the plain coefficient (figure captions say it)
     axis_notes: Mapping[str, str] = {}
 

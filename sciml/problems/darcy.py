@@ -52,7 +52,6 @@ class Darcy(OperatorProblem):
     name = "darcy"
     difficulty_axis = "contrast"
     channels = ("a_over_a_low", "x", "y")
-    code_modules = ("problems/darcy_solver.py",)
     axis_notes = {"contrast": "coefficient contrast r = a_high / a_low",
                   "n_train": "training samples (the first n of one pool per contrast)"}
     defaults = {

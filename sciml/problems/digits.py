@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from sciml.objective import Objective
 from sciml.problems.base import Problem
+from sciml.training.objective import Objective
 
 N_IMAGES = 1797
 CLASSES = 10

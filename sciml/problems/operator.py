@@ -27,8 +27,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from sciml.objective import Objective
 from sciml.problems.base import Problem, tensor_converter
+from sciml.training.objective import Objective
 
 SPLITS = {"train": 0, "test": 1}
 #: test predictions are made this many samples at a time (bounded memory at paper resolutions)

@@ -38,8 +38,8 @@ import torch
 import xarray as xr
 
 from sciml.models.neural_ode import NeuralODE
-from sciml.objective import Objective, relative_l2
 from sciml.problems.base import Problem, tensor_converter
+from sciml.training.objective import Objective, relative_l2
 
 COMPONENTS = ("theta", "omega")
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from sciml.objective import Objective, relative_l2
 from sciml.problems.base import Problem, tensor_converter
+from sciml.training.objective import Objective, relative_l2
 
 
 def derivative(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -179,7 +179,7 @@ class PINNProblem(Problem):
 class PINNObjective(Objective):
     """Unweighted sum of MSE(PDE residual) + MSE(IC) + MSE(BC), means over points.
 
-    Supports both optional capabilities of :class:`~sciml.objective.Objective`. Curriculum learning changes
+    Supports both optional capabilities of :class:`~sciml.training.objective.Objective`. Curriculum learning changes
     ``coefficient`` (the PDE coefficient of the residual) and ``collocation``; the IC, BC and test data stay
     those of the cell, so the test error always refers to the target's reference. Redrawing residual points
     needs the problem ``settings`` (grid and sampling seed) the objective was built with. Perturbation

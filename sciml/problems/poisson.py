@@ -47,7 +47,6 @@ class Poisson(OperatorProblem):
     name = "poisson"
     difficulty_axis = "eig_ratio"
     channels = ("f", "cos_2theta", "sin_2theta", "log_eigenvalue")
-    code_modules = ("problems/spectral.py",)
     axis_notes = {"eig_ratio": "lower end e1 of the range [e1, range_factor·e1] of K's eigenvalue ratio",
                   "n_train": "training samples (the first n of one pool per eig_ratio)"}
     defaults = {**OperatorProblem.common_defaults, **BUMP_DEFAULTS, "range_factor": 2.0}

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from sciml.objective import Objective
 from sciml.strategies.base import OptimizerPhase, Phase, Strategy, at_least, total_loss
+from sciml.training.objective import Objective
 
 SCHEDULES = ("constant", "cosine")
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from sciml.objective import Objective
-from sciml.strategies.adam_lbfgs import LBFGS_DEFAULTS, PhasedStrategy, lbfgs_optimizer
 from sciml.strategies.base import FunctionPhase, OptimizerPhase, Phase
+from sciml.strategies.phases import LBFGS_DEFAULTS, PhasedStrategy, lbfgs_optimizer
+from sciml.training.objective import Objective
 
 
 class ALM(PhasedStrategy):

@@ -21,16 +21,16 @@ unchanged) is made for an optimizer that stays put once it stops moving. It is a
 
 from __future__ import annotations
 
-import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-from sciml.monitor import Monitor, Plan
-from sciml.objective import Objective
 from sciml.settings import merge_settings
+from sciml.training.monitor import Monitor, Schedule
+from sciml.training.objective import Objective
+from sciml.training.stepping import run_phases
 
 #: settings every strategy understands: how long it runs and what the monitor keeps
 COMMON_DEFAULTS: Mapping[str, Any] = {
@@ -38,7 +38,7 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
     "log_every": 1,  # evaluate loss terms and test error every this many steps
     "snapshots": 5,  # parameter snapshots kept, evenly spaced from init to the last step
     "stop_when_stalled": 5,  # end once the parameters stop changing for this many steps (0: never)
-    # train a cell's seeds together where the method and objective allow (sciml/batched): faster on a GPU, about
+    # train a cell's seeds together where the method and objective allow (sciml/training/batched): faster on a GPU, about
     # 1.6x on one CPU thread at N_f = 1,000 but slower at 10,000 (docs/BENCHMARKS.md), and not checkpointed yet
     "batch_seeds": False,
 }
@@ -164,9 +164,9 @@ class Strategy(ABC):
         self.settings = merge_settings(f"strategy method {self.method!r}", {**COMMON_DEFAULTS, **self.defaults}, settings)
         check_settings(self.method, self.settings, {**SETTING_RULES, **self.rules})
 
-    def plan(self) -> Plan:
+    def schedule(self) -> Schedule:
         s = self.settings
-        return Plan(
+        return Schedule(
             steps=int(s["steps"]),
             log_every=int(s["log_every"]),
             snapshots=int(s["snapshots"]),
@@ -191,32 +191,25 @@ class Strategy(ABC):
     def run(self, objective: Objective, monitor: Monitor) -> None:
         """Train ``objective`` in place, calling ``monitor.after_step`` after every step; go on from the
         monitor's checkpoint when it has one."""
-        lengths = self.phase_lengths()
-        ends = list(itertools.accumulate(lengths))
-        last = max((i for i, n in enumerate(lengths) if n), default=-1)
         phases = self.phases(objective)
-        index, step = 0, 1  # the phase and the global step to take next
+        at = {"phase": 0, "step": 1}  # the phase and the global step to take next
         saved = monitor.resume()  # after the phases are built: it also restores the random generators
         if saved is not None:
-            index, step = saved["phase"], saved["step"]
+            at = {"phase": saved["phase"], "step": saved["step"]}
             self.load_state_dict(saved["strategy"])
-            phases[index].load_state_dict(saved["phase_state"])
+            phases[at["phase"]].load_state_dict(saved["phase_state"])
 
         def state() -> dict[str, Any]:
             # finished phases are never used again, and later ones have not started: only the running one
-            return {"phase": index, "step": step, "strategy": self.state_dict(),
-                    "phase_state": phases[index].state_dict()}
+            return {**at, "strategy": self.state_dict(), "phase_state": phases[at["phase"]].state_dict()}
 
-        while index < len(phases):
-            while step <= ends[index]:
-                monitor.at_boundary(state)
-                if monitor.after_step(step, phases[index]()):
-                    if index == last:
-                        return
-                    break  # a stalled earlier phase ends; the next one goes on (module docstring)
-                step += 1
-            step = ends[index] + 1
-            index += 1
+        def take_step(phase: int, step: int, rows: list[int]) -> tuple[list[int], list[int]]:
+            at.update(phase=phase, step=step)
+            monitor.at_boundary(state)
+            stalled = monitor.after_step(step, phases[phase]())
+            return ([], rows) if stalled else (rows, [])
+
+        run_phases(self.phase_lengths(), take_step, [0], at["phase"], at["step"])
 
     def statistics(self) -> dict[str, float]:
         """Per-seed numbers about the latest run that a strategy wants kept (e.g. NNCG's μ and CG work).

@@ -8,13 +8,13 @@ seed, different per stage). Then ``final_steps`` steps at c on the cell's own re
 
 The curriculum is set by a stage count, not by the coefficient step the paper uses (0.05, i.e. c / 0.05
 stages: 1,400 at β = 70). The run's length, K·stage_steps + final_steps, must be known before training
-(``plan()`` fixes the history and snapshot steps, and has no objective to read c from), and strategy settings
+(``schedule()`` fixes the history and snapshot steps, and has no objective to read c from), and strategy settings
 are shared by every cell of a map; a count keeps every cell on the same budget. The paper's step at one
 target is ``stages = c / 0.05``.
 
 Each stage and the final phase get a fresh inner optimizer: L-BFGS curvature pairs (and Adam moments) of
 one stage's loss do not describe the next one's. All phases share one global step counter and the stall
-rule of :class:`~sciml.strategies.adam_lbfgs.PhasedStrategy`. The monitor records the loss being trained
+rule of :class:`~sciml.strategies.phases.PhasedStrategy`. The monitor records the loss being trained
 (the stage's coefficient and points) and the test error against the target's reference. However the run
 ends, the objective is left at the cell's difficulty and residual points.
 """
@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sciml.monitor import Monitor
-from sciml.objective import Objective
-from sciml.strategies.adam_lbfgs import ADAM_DEFAULTS, LBFGS_DEFAULTS, PhasedStrategy, adam_phase, lbfgs_phase
 from sciml.strategies.base import OptimizerPhase, Phase
+from sciml.strategies.phases import ADAM_DEFAULTS, LBFGS_DEFAULTS, PhasedStrategy, adam_phase, lbfgs_phase
+from sciml.training.monitor import Monitor
+from sciml.training.objective import Objective
 
 INNER_OPTIMIZERS = {"lbfgs": lbfgs_phase, "adam": adam_phase}
 

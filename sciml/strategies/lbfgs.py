@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import torch
 
-from sciml.objective import Objective
-from sciml.strategies.base import LINE_SEARCHES, OptimizerPhase, Phase, Strategy, at_least, total_loss
+from sciml.strategies.base import OptimizerPhase, Phase, Strategy, at_least, total_loss
+from sciml.strategies.phases import lbfgs_arguments
+from sciml.training.objective import Objective
 
 
 class LBFGS(Strategy):
@@ -24,13 +25,5 @@ class LBFGS(Strategy):
 
     def phases(self, objective: Objective) -> list[Phase]:
         s = self.settings
-        optimizer = torch.optim.LBFGS(
-            objective.parameters(),
-            lr=s["lr"],
-            max_iter=s["max_iter"],
-            history_size=s["history_size"],
-            line_search_fn=LINE_SEARCHES[s["line_search"]],
-            tolerance_grad=s["tolerance_grad"],
-            tolerance_change=s["tolerance_change"],
-        )
+        optimizer = torch.optim.LBFGS(objective.parameters(), **lbfgs_arguments(s, lr_key="lr"))
         return [OptimizerPhase(optimizer, total_loss(objective))]

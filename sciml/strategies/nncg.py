@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from sciml.objective import Objective
-from sciml.params import assign, flatten
 from sciml.strategies.adam_lbfgs import AdamLBFGS
 from sciml.strategies.base import Phase
+from sciml.training.objective import Objective
+from sciml.training.params import assign, flatten
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from typing import Any
 
 import torch
 
-from sciml.objective import Objective
-from sciml.params import flatten
-from sciml.strategies.adam_lbfgs import ADAM_DEFAULTS, LBFGS_DEFAULTS, lbfgs_optimizer
 from sciml.strategies.base import Phase, Strategy
+from sciml.strategies.phases import ADAM_DEFAULTS, LBFGS_DEFAULTS, lbfgs_optimizer
+from sciml.training.objective import Objective
+from sciml.training.params import flatten
 
 #: guards the calibration ratio against parameters whose gradient is always zero
 CALIBRATION_EPS = 1e-6

@@ -1,8 +1,36 @@
-# Helpers shared by the rules: every job's spec and inputs come from the plan (sciml/plan.py).
+# The plan of the validated study, and helpers shared by the rules: every job's spec and inputs come from the
+# plan (sciml/workflow/plan.py).
+
+import sys
+
+from snakemake.exceptions import WorkflowError
+
+from sciml.workflow.captions import analysis_caption
+from sciml.workflow.captions import caption as figure_caption
+from sciml.workflow.config import ConfigError, load_study_config, validate
+from sciml.workflow.plan import build_plan
 
 
-from sciml.figures.captions import analysis_caption
-from sciml.figures.captions import caption as figure_caption
+try:
+    # One merge rule, shared with `sciml check`: the default, then each --configfile in command-line order, then
+    # --config. Snakemake's own merge cannot drop the default study's diagnostics when a file brings other studies.
+    study, source = load_study_config(DEFAULT_CONFIG, workflow.config_settings.configfiles,
+                                      workflow.config_settings.config, workflow.config_settings.replace_workflow_config)
+    study = validate(study, source=source)
+    PLAN = build_plan(study)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+# the rules read the validated configuration (defaults filled in), not Snakemake's own merge
+config.clear()
+config.update(study)
+
+# A result deleted while results made from it remain would never come back: Snakemake calls a job up to date
+# when its output exists, even if an input it could rebuild is missing. The `figures` target asks for such
+# files by name, which rebuilds them and everything made from them.
+MISSING = PLAN.missing_intermediates()
+for path, made in sorted(MISSING.items()):
+    print(f"{path} is missing while {made}, made from it, exists: rebuilding both", file=sys.stderr)
+RESULTS = PLAN.results
 
 
 wildcard_constraints:

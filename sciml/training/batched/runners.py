@@ -1,0 +1,146 @@
+"""Train every seed of a cell together, for the strategies that have a batched form.
+
+:func:`train_seeds_together` is what :func:`sciml.training.train.train_cell` tries first. It returns None (and the
+cell is trained one seed after another) unless the strategy's ``batch_seeds`` setting is on, its method has a
+batched form here (``lbfgs``, ``adam``, ``adam_lbfgs``) and the objective supports seed batching.
+
+Everything a seed records follows the sequential path's rules: the same initial parameters (same seeding),
+one real :class:`~sciml.training.monitor.Monitor` per seed (history, snapshots, divergence, stalling), the phase
+rules of :mod:`sciml.training.stepping`, and the same final evaluation. A seed that stops (stalled or
+diverged) leaves the batch; the others go on. ``wall_time`` of a seed is the cell's training time divided
+by its number of seeds, so that, as in the sequential path, the seeds' times add up to the cell's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+import xarray as xr
+
+from sciml.models.build import seeded_model
+from sciml.problems import get_problem
+from sciml.strategies import build_strategy
+from sciml.strategies.phases import lbfgs_arguments
+from sciml.training.batched import batchable
+from sciml.training.batched.adam import BatchedAdam
+from sciml.training.batched.batch import SeedBatch, SeedView
+from sciml.training.batched.lbfgs import BatchedLBFGS
+from sciml.training.monitor import Diverged, Monitor, Schedule
+from sciml.training.objective import Objective
+from sciml.training.records import STATUS_DIVERGED, STATUS_OK, SeedResult, seed_result
+from sciml.training.stepping import run_phases
+
+#: one step of the given rows, returning each row's loss as its optimizer saw it
+BatchStep = Callable[[list[int]], list[float]]
+#: a strategy's phases: (length in steps, step function), built before the first step
+Phases = list[tuple[int, BatchStep]]
+
+def _lbfgs(batch: SeedBatch, s: Mapping[str, Any], lr_key: str) -> BatchStep:
+    return BatchedLBFGS(batch, **lbfgs_arguments(s, lr_key)).step
+
+
+def lbfgs_phases(batch: SeedBatch, s: Mapping[str, Any]) -> Phases:
+    return [(int(s["steps"]), _lbfgs(batch, s, "lr"))]
+
+
+def adam_phases(batch: SeedBatch, s: Mapping[str, Any]) -> Phases:
+    adam = BatchedAdam(batch, lr=s["lr"], betas=s["betas"], eps=s["eps"], weight_decay=s["weight_decay"])
+
+    def step(rows: list[int]) -> list[float]:
+        losses = adam.step(rows)
+        adam.lr *= s["lr_decay"]  # as torch's ExponentialLR after each step; every row in the batch is at one step
+        return losses
+
+    return [(int(s["steps"]), step)]
+
+
+def adam_lbfgs_phases(batch: SeedBatch, s: Mapping[str, Any]) -> Phases:
+    adam = BatchedAdam(batch, lr=s["adam_lr"], betas=s["adam_betas"], eps=s["adam_eps"])
+    return [(int(s["adam_steps"]), adam.step), (int(s["lbfgs_steps"]), _lbfgs(batch, s, "lbfgs_lr"))]
+
+
+#: each batched method's phases (the methods are sciml.training.batched.BATCHED_METHODS)
+PHASES: dict[str, Callable[[SeedBatch, Mapping[str, Any]], Phases]] = {
+    "lbfgs": lbfgs_phases,
+    "adam": adam_phases,
+    "adam_lbfgs": adam_lbfgs_phases,
+}
+
+
+def supports_seed_batching(objective: Objective) -> bool:
+    cls = type(objective)
+    return cls.batched_residuals is not Objective.batched_residuals and \
+        cls.batched_test_error is not Objective.batched_test_error
+
+
+class SeedMonitors:
+    """Each seed's monitor and outcome while its batch trains."""
+
+    def __init__(self, batch: SeedBatch, schedule: Schedule, seeds: Sequence[int] | None = None,
+                 on_step: Callable[[int, float | None], None] | None = None):
+        self.batch = batch
+        self.monitors = [Monitor(SeedView(batch, row), schedule, seed=None if seeds is None else seeds[row],
+                                 on_step=on_step) for row in range(batch.size)]
+        self.status = [STATUS_OK] * batch.size
+        self.stop_step = [0] * batch.size
+
+    def after_step(self, step: int, rows: list[int], losses: Sequence[float]) -> tuple[list[int], list[int]]:
+        """Report ``step`` of ``rows``; returns the rows that go on and those that stalled."""
+        self.batch.live = rows  # the monitors' shared evaluation covers the rows just stepped
+        going, stalled = [], []
+        for row, loss in zip(rows, losses):
+            try:
+                stop = self.monitors[row].after_step(step, loss)
+            except Diverged as diverged:
+                self.status[row], self.stop_step[row] = STATUS_DIVERGED, diverged.step
+                continue
+            (stalled if stop else going).append(row)
+        return going, stalled
+
+
+def train_batch(phases: Phases, seeds: SeedMonitors) -> None:
+    """The phases on the step loop every strategy runs (:func:`sciml.training.stepping.run_phases`)."""
+
+    def take_step(phase: int, step: int, rows: list[int]) -> tuple[list[int], list[int]]:
+        return seeds.after_step(step, rows, phases[phase][1](rows))
+
+    run_phases([length for length, _ in phases], take_step, range(seeds.batch.size))
+
+
+def train_seeds_together(
+    spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], device: torch.device,
+    on_step: Callable[[int, float | None], None] | None = None,
+) -> list[SeedResult] | None:
+    """Every seed of the cell trained as one batch, or None when the cell cannot be trained that way.
+    ``on_step(step, loss)`` follows the steps of every seed (:class:`sciml.training.monitor.Monitor`)."""
+    strategy = build_strategy(spec["strategy_settings"])
+    if not batchable(strategy):
+        return None
+    problem = get_problem(spec["problem"])
+    settings = problem.settings(spec["problem_settings"])
+    models = [seeded_model(spec["model_settings"], problem.input_dim, problem.output_dim, seed, device)
+              for seed in spec["seeds"]]
+    objective = problem.objective(settings, spec["axes"], data, models[0], device)
+    if not supports_seed_batching(objective):
+        return None
+
+    batch = SeedBatch(objective, models)
+    seeds = SeedMonitors(batch, strategy.schedule(), spec["seeds"], on_step)
+    start = time.perf_counter()
+    train_batch(PHASES[strategy.method](batch, strategy.settings), seeds)
+    wall_time = (time.perf_counter() - start) / batch.size
+
+    finished = [row for row in range(batch.size) if seeds.status[row] == STATUS_OK]
+    batch.changed()
+    batch.live = finished
+    results = []
+    for row, seed in enumerate(spec["seeds"]):
+        finished_ok = seeds.status[row] == STATUS_OK
+        stop_step = seeds.monitors[row].steps_run if finished_ok else seeds.stop_step[row]
+        results.append(seed_result(seed, seeds.monitors[row].history, batch.theta[row].cpu().numpy(),
+                                   seeds.status[row], stop_step, wall_time,
+                                   batch.observed(row) if finished_ok else None))
+    return results

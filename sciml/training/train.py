@@ -1,0 +1,102 @@
+"""Train one grid cell: every seed of one (model, problem, strategy, axis values), into one dataset."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import xarray as xr
+
+from sciml.models.build import seeded_model
+from sciml.problems import get_problem
+from sciml.provenance import provenance_attrs
+from sciml.strategies import build_strategy
+from sciml.training.batched import batchable
+from sciml.training.checkpoint import CellProgress, Checkpointer
+from sciml.training.memory import memory_named
+from sciml.training.monitor import Diverged, Monitor
+from sciml.training.params import flatten
+from sciml.training.progress import ProgressLog
+from sciml.training.records import STATUS_DIVERGED, STATUS_OK, SeedResult, cell_dataset, seed_result
+
+log = logging.getLogger(__name__)
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train_seed(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], seed: int, device: torch.device,
+               progress: CellProgress | None = None,
+               on_step: Callable[[int, float | None], None] | None = None) -> SeedResult:
+    """Train one seed; with ``progress``, save checkpoints and go on from a saved state of this seed.
+    ``on_step(step, loss)`` follows the steps (:class:`sciml.training.monitor.Monitor`)."""
+    problem = get_problem(spec["problem"])
+    settings = problem.settings(spec["problem_settings"])
+    with memory_named(lambda: cell_name(spec), device, f"seed {seed}"):
+        model = seeded_model(spec["model_settings"], problem.input_dim, problem.output_dim, seed, device)
+        objective = problem.objective(settings, spec["axes"], data, model, device)
+        strategy = build_strategy(spec["strategy_settings"])
+        checkpoint = progress.seed_checkpoint(seed, model) if progress is not None else None
+        monitor = Monitor(objective, strategy.schedule(), checkpoint, seed=seed, on_step=on_step)
+
+        start = time.perf_counter()
+        try:
+            strategy.run(objective, monitor)
+            status, stop_step = STATUS_OK, monitor.steps_run
+        except Diverged as diverged:
+            status, stop_step = STATUS_DIVERGED, diverged.step
+        wall_time = time.perf_counter() - start + (checkpoint.elapsed_before if checkpoint is not None else 0.0)
+        final = (*objective.loss(), objective.test_error()) if status == STATUS_OK else None
+    return seed_result(seed, monitor.history, flatten(objective.parameters()).cpu().numpy(), status, stop_step,
+                       wall_time, final, strategy.statistics())
+
+
+def train_cell(
+    spec: Mapping[str, Any],
+    data: Mapping[str, xr.Dataset],
+    device: torch.device | None = None,
+    checkpointer: Checkpointer | None = None,
+) -> xr.Dataset:
+    """Train every seed of the cell described by ``spec`` (see :func:`sciml.workflow.plan.cell_spec`), one after
+    another; with a ``checkpointer``, save progress as it goes and go on from a saved one (sciml.training.checkpoint)."""
+    device = device or default_device()
+    strategy = build_strategy(spec["strategy_settings"])
+    steps = strategy.schedule().steps
+    seeds = list(spec["seeds"])
+    log.info("training %s: %d seed(s) x %d steps on %s", cell_name(spec), len(seeds), steps, device)
+    results = _train_together(spec, data, device, steps) if batchable(strategy) else None
+    if results is not None:  # no checkpoints on this path yet: an interrupted batched cell starts over
+        return cell_dataset(spec["axes"], results, {**provenance_attrs(spec, device), "seed_batching": "together"})
+    progress = CellProgress(checkpointer, device)
+    log_progress = ProgressLog(steps * len(seeds))
+    results = []
+    for index, seed in enumerate(seeds):
+        def on_step(step, loss, index=index, seed=seed):
+            log_progress.update(index * steps + step, loss, f"seed {seed} ({index + 1} of {len(seeds)})")
+
+        result = progress.finished[seed] if seed in progress.finished else \
+            train_seed(spec, data, seed, device, progress, on_step)
+        progress.finish(result)
+        results.append(result)
+    attrs = {**provenance_attrs(spec, device), **progress.provenance(), "seed_batching": "one by one"}
+    return cell_dataset(spec["axes"], results, attrs)
+
+
+def _train_together(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], device: torch.device,
+                    steps: int) -> list[SeedResult] | None:
+    """Every seed as one batch, or None where the objective cannot batch its seeds."""
+    from sciml.training.batched.runners import train_seeds_together  # only a batched cell loads the batched optimizers
+
+    together = ProgressLog(steps)
+    with memory_named(lambda: cell_name(spec), device, f"seeds {list(spec['seeds'])} together"):
+        return train_seeds_together(spec, data, device,
+                                    on_step=lambda step, loss: together.update(step, loss, "seeds together"))
+
+
+def cell_name(spec: Mapping[str, Any]) -> str:
+    """model/problem/strategy at axis values, as a log line names a cell."""
+    axes = " ".join(f"{axis}={value:g}" for axis, value in spec["axes"].items())
+    return f"{spec['model']}/{spec['problem']}/{spec['strategy']} at {axes}"
