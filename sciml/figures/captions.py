@@ -9,19 +9,20 @@ WHAT = {
     "regime_map": (
         "Regime map of one model, problem and strategy. Left: log10 of the seed-mean final training loss; right: "
         "log10 of the seed-mean relative L2 test error, over the grid of physical difficulty (rows) and amount of "
-        "data (columns). White lines: threshold contours of the Gaussian-smoothed log maps (regime boundaries). "
-        "Each cell is labelled I (well-trained), II (under-trained) or III (over-trained); a dagger marks cells "
-        "where some seeds diverged, with the count of seeds that finished."
+        "data (columns), in grey. Each cell is framed in its regime's colour and labelled I (well-trained, green), "
+        "II (under-trained, red) or III (over-trained, orange); adjacent frames of different colours are the "
+        "regime boundaries. A dagger marks cells where some seeds diverged, with the count of seeds that finished."
     ),
     "regime_panels": (
         "Regimes across physical systems: one row per problem, trained with the same model and strategy; "
-        "left the log10 seed-mean training loss, right the log10 seed-mean test error, boundaries and labels as "
-        "in the single regime maps."
+        "left the log10 seed-mean training loss, right the log10 seed-mean test error, regime frames and labels "
+        "as in the single regime maps."
     ),
     "strategy_panels": (
-        "Regimes per strategy (paper Fig. 3): one model and problem, one column per strategy; top the log10 "
-        "seed-mean training loss, bottom the log10 seed-mean test error, each row on one colour scale; boundaries "
-        "and labels as in the single regime maps, from each strategy's own seeds."
+        "Regimes per strategy (paper Fig. 3): one model and problem, one column per strategy, at most four "
+        "strategies side by side; for each group of strategies a row of log10 seed-mean training loss over a row "
+        "of log10 seed-mean test error, every loss map on one colour scale and every error map on another; "
+        "regime frames and labels as in the single regime maps, from each strategy's own seeds."
     ),
     "comparison": (
         "A strategy against the baseline strategy on the same grid, seeds paired. Top: relative improvement "
