@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sciml.guidance import MIN_FOLD_IMPROVEMENT
 from sciml.plan import Job, Plan
 from sciml.problems import get_problem
 
@@ -45,8 +46,9 @@ WHAT = {
         "10^median(log10(baseline/strategy)) (above 1 and blue: the strategy lowers the metric); a star: a "
         "two-sided Wilcoxon signed-rank test of the pooled pairs is significant after Holm's correction within "
         "its family (all per-problem rows together; or all rows pooled over problems, rows 'all'); a black box: "
-        "the recommended strategy, the significant one with the largest improvement. 'no cells': the baseline "
-        "puts no cell in that regime."
+        "the recommended strategy, the significant one with the largest improvement, if that improvement is at "
+        f"least {MIN_FOLD_IMPROVEMENT:g}x (the practical threshold; a smaller significant gain is no reason to "
+        "switch). 'no cells': the baseline puts no cell in that regime."
     ),
 }
 #: figures drawn from diagnostic jobs (sciml/diagnose), with the paper figure each reproduces
@@ -108,7 +110,8 @@ def analysis_caption(job: Job, plan: Plan) -> str:
             "metric): cells and seed pairs pooled, median log10(baseline/strategy) and fold improvement, median "
             "relative improvement over cells, share of pairs improved, Wilcoxon p-value and its Holm adjustment "
             "within the family, cells individually significant after Benjamini-Hochberg (better/worse), verdict "
-            f"and the recommended strategy. Significance level {spec['significance']:g}; built from "
+            f"and the recommended strategy (significant, median fold improvement at least {MIN_FOLD_IMPROVEMENT:g}x). "
+            f"Significance level {spec['significance']:g}; built from "
             f"{sum(path in plan.comparisons for path in job.inputs)} comparisons. Definitions: docs/DATA.md."
         )
     factors = ", ".join(f"{f:g}" for f in spec["threshold_factors"])
