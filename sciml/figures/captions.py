@@ -36,9 +36,9 @@ WHAT = {
         "resamples (seeds drawn with replacement from the study's seeds, one draw for the whole grid; all S^S "
         "draws when there are few seeds) under which the seed means keep the stored label. Middle: share of "
         "cells relabelled when tau_L (rows) and tau_E (columns) are scaled by the given factors. Right: share of "
-        "cells whose label differs from the one the boundaries smoothed by sigma cells imply, and the mean share "
-        "relabelled by a seed resample (bar to its 95th percentile). Small shares: the regimes are a property "
-        "of the models, not of the analysis settings."
+        "cells whose label differs from the one the paper's boundaries, smoothed by sigma cells, imply (blue), and "
+        "the mean share relabelled by a seed resample (orange, bar to its 95th percentile). Small shares: the "
+        "regimes are a property of the models, not of the analysis settings."
     ),
     "guidance": (
         "Regime-aware guidance across every study. A cell's regime is the baseline strategy's label there. Each "
@@ -68,7 +68,8 @@ WHAT.update({
     ),
     "sharpening_regimes": (
         "Sharpening across regimes (paper Fig. 12): seed-mean λ_max along training (step over the last step) for "
-        "every probed cell, coloured by its regime (green I, red II, orange III), one panel per study."
+        "every probed cell, coloured by its regime (green I, red II, orange III), one panel per study; one point "
+        "per stored parameter snapshot, their count in each panel's title."
     ),
     "spectra": (
         "Hessian spectral densities before and after training (paper Figs. 6, 16): stochastic Lanczos quadrature "

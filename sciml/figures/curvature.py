@@ -110,7 +110,8 @@ def draw_sharpening_regimes(datasets: list[xr.Dataset]) -> plt.Figure:
             _scale(ax, mean)
         ax.set_xlabel("step / last step")
         ax.set_ylabel("seed-mean λ_max")
-        ax.set_title(study_title(ds), fontsize=9)
+        # the count is the data's (the snapshot setting decides it), so the title cannot disagree with the curves
+        ax.set_title(f"{study_title(ds)} ({steps.size} snapshots)", fontsize=9)
         ax.legend(fontsize=6)
     figure.suptitle("Sharpening across regimes (green I, red II, orange III)")
     return figure
