@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sciml.results.compare import compare
 from sciml.results.guidance import benjamini_hochberg, guidance, holm, read_table, to_dataset
 from sciml.results.regimes import OVER_TRAINED, UNDER_TRAINED, WELL_TRAINED
 from sciml.results.robustness import cell_table, robustness, seed_resamples, smoothed_labels
@@ -159,3 +160,28 @@ def test_plan_has_an_analysis_per_regime_dataset_and_a_caption_per_figure():
     for job in plan.figures.values():
         assert len(caption(job, plan).splitlines()) >= 3  # what it shows, a blank line, the settings
     assert f"{len(plan.comparisons)} comparisons" in analysis_caption(guidance_job, plan)
+
+
+def small_gain_study(gain: np.ndarray):
+    """Baseline lbfgs and strategy a on one regime II cell (eight seeds), a's loss lower by the factors ``gain``."""
+    loss, error = np.ones((1, 1, gain.size)), np.full((1, 1, gain.size), 0.9)
+    grid = ((1.0,), (10.0,))
+    baseline = regime_dataset(loss, error, grid=grid, strategy="lbfgs")
+    other = regime_dataset(loss / gain, error, grid=grid, strategy="a")
+    spec = {"model": "m", "problem": "p1", "strategy": "a", "baseline": "lbfgs", "significance": SIGNIFICANCE}
+    return [baseline, other], [compare(baseline, other, ["beta", "n_f"], spec)]
+
+
+def test_a_significant_gain_below_the_practical_threshold_is_not_recommended():
+    from sciml.results.guidance import MIN_FOLD_IMPROVEMENT, SMALL_IMPROVEMENT
+
+    gain = 1.0 + 0.01 * np.arange(1, 9)  # eight distinct ratios, all positive: exact p = 2/2**8
+    table = guidance(*small_gain_study(gain), {"significance": SIGNIFICANCE})
+    row = rows(table, metric="train_loss", regime="II").iloc[0]
+    assert row["significant"] and 1 < row["fold_improvement"] < MIN_FOLD_IMPROVEMENT
+    assert row["verdict"] == SMALL_IMPROVEMENT and not row["recommended"]
+    # the same evidence with the gains scaled past the threshold is recommended
+    table = guidance(*small_gain_study(gain * MIN_FOLD_IMPROVEMENT), {"significance": SIGNIFICANCE})
+    row = rows(table, metric="train_loss", regime="II").iloc[0]
+    assert row["verdict"] == "better" and row["recommended"]
+    assert to_dataset(table, {"significance": SIGNIFICANCE}).attrs["min_fold_improvement"] == MIN_FOLD_IMPROVEMENT

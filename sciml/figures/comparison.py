@@ -12,7 +12,7 @@ import numpy as np
 import seaborn as sns
 import xarray as xr
 
-from sciml.figures.common import plt, save, tick_labels
+from sciml.figures.common import cell_text, plt, save, tick_labels
 
 PANELS = (
     ("train_loss_relative_improvement", "train_loss_significant", "training loss: 1 - mean(new)/mean(baseline)"),
@@ -22,7 +22,7 @@ PANELS = (
 )
 
 
-def comparison(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+def draw_comparison(datasets: list[xr.Dataset]) -> plt.Figure:
     (ds,) = datasets
     difficulty, data_axis = ds.attrs["axes"].split()
     grid = ds.transpose(difficulty, data_axis)
@@ -41,10 +41,8 @@ def comparison(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list
             for i, j in zip(*np.nonzero(not_significant)):
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", linewidth=0,
                                            edgecolor="grey"))
-        for i in range(values.shape[0]):
-            for j in range(values.shape[1]):
-                if np.isfinite(values[i, j]):
-                    ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7)
+        for i, j in zip(*np.nonzero(np.isfinite(values))):
+            cell_text(ax, image, i, j, f"{values[i, j]:.2f}", fontsize=8)
         plt.colorbar(image, ax=ax, extend="neither" if significant is None else "min")
         ax.set_xticks(range(grid.sizes[data_axis]), tick_labels(grid[data_axis].values), rotation=45)
         ax.set_yticks(range(grid.sizes[difficulty]), tick_labels(grid[difficulty].values))
@@ -56,4 +54,8 @@ def comparison(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list
         f"(hatched: Wilcoxon p > {ds.attrs['significance']:g}; smallest attainable p "
         f"{ds.attrs['min_attainable_p_value']:.3g})"
     )
-    return save(figure, stem)
+    return figure
+
+
+def comparison(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    return save(draw_comparison(datasets), stem)

@@ -13,7 +13,7 @@ from pathlib import Path
 import seaborn as sns
 import xarray as xr
 
-from sciml.figures.common import plt, save
+from sciml.figures.common import plt, regime_legend, save
 from sciml.figures.diagnostic_common import (
     annotate_regimes,
     axes_of,
@@ -26,7 +26,7 @@ from sciml.figures.diagnostic_common import (
 PATH_COLOURS = {"linear": "tab:blue", "bezier": "tab:purple"}
 
 
-def connectivity(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+def draw_connectivity(datasets: list[xr.Dataset]) -> plt.Figure:
     (ds,) = datasets
     cells = probed_cells(ds, "path_loss")
     figure, axes = plt.subplots(len(cells), 2, figsize=(9, 3.2 * len(cells)), constrained_layout=True,
@@ -47,10 +47,14 @@ def connectivity(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> li
             ax.set_title(f"{cell_title(ds, cell)}; CKA of the ends {cka:.3f}", fontsize=9)
         row[0].legend(fontsize=7)
     figure.suptitle(f"{study_title(ds)}: mode connectivity (one line per seed)")
-    return save(figure, stem)
+    return figure
 
 
-def cka_map(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+def connectivity(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    return save(draw_connectivity(datasets), stem)
+
+
+def draw_cka_map(datasets: list[xr.Dataset]) -> plt.Figure:
     (ds,) = datasets
     difficulty, data_axis = axes_of(ds)
     grid = ds.transpose(difficulty, data_axis, ...)
@@ -62,4 +66,9 @@ def cka_map(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Pa
     grid_ticks(ax, grid)
     probed = len(probed_cells(ds, "cka_mean"))
     ax.set_title(f"{study_title(ds)}: agreement of the seeds' predictions ({probed} cells)", fontsize=9)
-    return save(figure, stem)
+    regime_legend(figure)
+    return figure
+
+
+def cka_map(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    return save(draw_cka_map(datasets), stem)

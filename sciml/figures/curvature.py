@@ -16,9 +16,8 @@ import numpy as np
 import seaborn as sns
 import xarray as xr
 
-from sciml.figures.common import plt, save
+from sciml.figures.common import REGIME_COLOURS, plt, regime_legend, save
 from sciml.figures.diagnostic_common import (
-    REGIME_COLOURS,
     annotate_regimes,
     axes_of,
     cell_title,
@@ -38,7 +37,7 @@ MAP_PANELS = (
 FLAG_STYLES = (("deceptive_sharpness", "S", "crimson"), ("deceptive_flatness", "F", "royalblue"))
 
 
-def curvature_map(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+def draw_curvature_map(datasets: list[xr.Dataset]) -> plt.Figure:
     (ds,) = datasets
     difficulty, data_axis = axes_of(ds)
     grid = ds.transpose(difficulty, data_axis, ...)
@@ -58,7 +57,12 @@ def curvature_map(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> l
         f"{study_title(ds)}: curvature at the final parameters; S = deceptive sharpness (λ_max ≥ "
         f"q{ds.attrs['flag_high_quantile']:g}, loss ≤ τ_L), F = deceptive flatness (λ_max ≤ "
         f"q{ds.attrs['flag_low_quantile']:g}, regime II)", fontsize=9)
-    return save(figure, stem)
+    regime_legend(figure)
+    return figure
+
+
+def curvature_map(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    return save(draw_curvature_map(datasets), stem)
 
 
 def _scale(ax, values: np.ndarray) -> None:
@@ -66,7 +70,7 @@ def _scale(ax, values: np.ndarray) -> None:
     ax.set_yscale("log" if finite.size and finite.min() > 0 else "symlog")
 
 
-def sharpening(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+def draw_sharpening(datasets: list[xr.Dataset]) -> plt.Figure:
     (ds,) = datasets
     cells = probed_cells(ds, "lambda_max")
     figure, axes = plt.subplots(len(cells), 2, figsize=(9, 2.8 * len(cells)), constrained_layout=True,
@@ -84,10 +88,14 @@ def sharpening(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list
             ax.set_title(cell_title(ds, cell), fontsize=9)
         row[0].legend(fontsize=7)
     figure.suptitle(f"{study_title(ds)}: sharpening along training, one line per seed")
-    return save(figure, stem)
+    return figure
 
 
-def sharpening_regimes(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+def sharpening(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    return save(draw_sharpening(datasets), stem)
+
+
+def draw_sharpening_regimes(datasets: list[xr.Dataset]) -> plt.Figure:
     figure, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.6), constrained_layout=True,
                                 squeeze=False)
     for ax, ds in zip(axes[0], datasets):
@@ -102,7 +110,12 @@ def sharpening_regimes(datasets: list[xr.Dataset], spec: dict, stem: str | Path)
             _scale(ax, mean)
         ax.set_xlabel("step / last step")
         ax.set_ylabel("seed-mean λ_max")
-        ax.set_title(study_title(ds), fontsize=9)
+        # the count is the data's (the snapshot setting decides it), so the title cannot disagree with the curves
+        ax.set_title(f"{study_title(ds)} ({steps.size} snapshots)", fontsize=9)
         ax.legend(fontsize=6)
     figure.suptitle("Sharpening across regimes (green I, red II, orange III)")
-    return save(figure, stem)
+    return figure
+
+
+def sharpening_regimes(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    return save(draw_sharpening_regimes(datasets), stem)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from sciml.figures.common import tick_labels
+from sciml.figures.common import regime_label, tick_labels
 from sciml.naming import format_number
-from sciml.results.regimes import OVER_TRAINED, REGIME_NAMES, UNDER_TRAINED, WELL_TRAINED
-
-REGIME_COLOURS = {WELL_TRAINED: "tab:green", UNDER_TRAINED: "tab:red", OVER_TRAINED: "tab:orange"}
+from sciml.results.regimes import REGIME_NAMES
 
 
 def axes_of(ds: xr.Dataset) -> tuple[str, str]:
@@ -47,12 +45,12 @@ def grid_ticks(ax, ds: xr.Dataset) -> None:
 
 
 def annotate_regimes(ax, ds: xr.Dataset) -> None:
+    """Each cell's regime numeral, boxed in the regime's colour (no frame: the curvature maps frame flagged
+    cells)."""
     difficulty, data_axis = axes_of(ds)
     regimes = ds["regime"].transpose(difficulty, data_axis).values
-    for i in range(regimes.shape[0]):
-        for j in range(regimes.shape[1]):
-            ax.text(j, i, REGIME_NAMES[int(regimes[i, j])], ha="center", va="center", fontsize=8,
-                    bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.7, "linewidth": 0})
+    for i, j in np.ndindex(regimes.shape):
+        regime_label(ax, i, j, int(regimes[i, j]))
 
 
 def log10_positive(values: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from sciml.figures.diagnostic_common import (
 TITLES = {"random": "filter-normalised random directions", "hessian": "top-2 Hessian eigenvectors"}
 
 
-def landscapes(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+def draw_landscapes(datasets: list[xr.Dataset]) -> plt.Figure:
     (ds,) = datasets
     cells = probed_cells(ds, "surface_loss")
     directions = list(ds["direction"].values)
@@ -42,4 +42,8 @@ def landscapes(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list
             ax.set_ylabel("along d1")
             ax.set_title(f"{cell_title(ds, cell)}, seed {seed}\n{TITLES.get(direction, direction)}", fontsize=8)
     figure.suptitle(f"{study_title(ds)}: loss landscape around the final parameters (star)")
-    return save(figure, stem)
+    return figure
+
+
+def landscapes(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    return save(draw_landscapes(datasets), stem)

@@ -24,7 +24,7 @@ def pooled_spectrum(nodes: xr.DataArray, weights: xr.DataArray, steps: xr.DataAr
                        steps=steps.values.reshape(-1).astype(np.int64), dimension=n)
 
 
-def spectra(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+def draw_spectra(datasets: list[xr.Dataset]) -> plt.Figure:
     (ds,) = datasets
     cells = probed_cells(ds, "slq_nodes")
     columns = min(3, len(cells))
@@ -50,4 +50,8 @@ def spectra(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Pa
     for ax in axes.ravel()[len(cells):]:
         ax.set_visible(False)
     figure.suptitle(f"{study_title(ds)}: Hessian spectral density (SLQ), before and after training")
-    return save(figure, stem)
+    return figure
+
+
+def spectra(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    return save(draw_spectra(datasets), stem)

@@ -13,7 +13,7 @@ from sciml.figures.common import plt, save
 from sciml.figures.diagnostic_common import cell_title, probed_cells, study_title
 
 
-def tail_alpha(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+def draw_tail_alpha(datasets: list[xr.Dataset]) -> plt.Figure:
     figure, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.8), constrained_layout=True,
                                 squeeze=False)
     for ax, ds in zip(axes[0], datasets):
@@ -36,4 +36,8 @@ def tail_alpha(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list
         if not np.isfinite(ds["alpha"].values).any():
             ax.text(0.5, 0.5, "no finite fit", transform=ax.transAxes, ha="center")
     figure.suptitle("Tail exponent α of post-convergence step lengths vs learning rate")
-    return save(figure, stem)
+    return figure
+
+
+def tail_alpha(datasets: list[xr.Dataset], spec: dict, stem: str | Path) -> list[Path]:
+    return save(draw_tail_alpha(datasets), stem)

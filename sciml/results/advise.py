@@ -2,8 +2,8 @@
 
 The regime of a grid cell is read from its regime dataset; a measured (loss, error) pair is labelled with that
 dataset's thresholds. The recommendation comes from the guidance table (sciml/results/guidance.py): the significant
-strategy with the largest median improvement in that regime on this model and problem, else the evidence
-pooled across problems, and says plainly when there is none.
+strategy with the largest median improvement, at least MIN_FOLD_IMPROVEMENT, in that regime on this model and
+problem, else the evidence pooled across problems, and says plainly when there is none.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ import xarray as xr
 from sciml import naming
 from sciml.errors import ConfigError
 from sciml.results.contract import COMPARISON, GUIDANCE, REGIMES, ROBUSTNESS
-from sciml.results.guidance import ALL_PROBLEMS, FAMILY_ACROSS, FAMILY_PROBLEM, read_table
+from sciml.results.guidance import (
+    ALL_PROBLEMS,
+    FAMILY_ACROSS,
+    FAMILY_PROBLEM,
+    MIN_FOLD_IMPROVEMENT,
+    SMALL_IMPROVEMENT,
+    read_table,
+)
 from sciml.results.regimes import REGIME_NAMES, label
 from sciml.results.store import read_netcdf
 
@@ -177,14 +184,23 @@ def _evidence(rows: pd.DataFrame, baseline: str, regime: str, words: str, lines:
         row = next(chosen.itertuples())
         lines.append(f"  recommended: {row.strategy}: {_effect(row, baseline, words)}")
         return row.strategy
+    lines.append(_why_none(rows, baseline, words))
+    return None
+
+
+def _why_none(rows: pd.DataFrame, baseline: str, words: str) -> str:
+    """Why no strategy is recommended: its gain is significant but too small, not significant, or untested."""
+    small = rows[rows["verdict"] == SMALL_IMPROVEMENT]
+    if len(small):
+        best = small.loc[small["median_log10_ratio"].idxmax()]
+        return (f"  no strategy lowers the {words} by the practical threshold of {MIN_FOLD_IMPROVEMENT:g}x; keep "
+                f"{baseline} (largest significant gain: {best['strategy']}: {_effect(best, baseline, words)})")
     tested = rows[np.isfinite(rows["median_log10_ratio"])]
     if not len(tested):
-        lines.append(f"  no strategy has paired seeds here: no evidence; keep {baseline}")
-        return None
+        return f"  no strategy has paired seeds here: no evidence; keep {baseline}"
     best = tested.loc[tested["median_log10_ratio"].idxmax()]
-    lines.append(f"  no strategy lowers the {words} significantly below {baseline}; keep {baseline} or add seeds "
-                 f"(best observed: {best['strategy']}: {_effect(best, baseline, words)})")
-    return None
+    return (f"  no strategy lowers the {words} significantly below {baseline}; keep {baseline} or add seeds "
+            f"(best observed: {best['strategy']}: {_effect(best, baseline, words)})")
 
 
 def _effect(row, baseline: str, words: str) -> str:

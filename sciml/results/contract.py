@@ -121,7 +121,7 @@ GUIDANCE_CONTRACT = Contract(
                      "p_value p_holm", FLOAT, axes=False),
         **_vars(ROW, "significant recommended", FLAG, axes=False),
     },
-    attrs=("significance",),
+    attrs=("significance", "min_fold_improvement"),
 )
 
 #: a diagnostic's own variables, per diagnostic kind (docs/DATA.md, "Diagnostic datasets")

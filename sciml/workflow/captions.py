@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from sciml.problems import get_problem
-from sciml.workflow.plan import Job, Plan
+from sciml.results.guidance import MIN_FOLD_IMPROVEMENT
+from sciml.workflow.jobs import Job, Plan
 
 WHAT = {
     "regime_map": (
         "Regime map of one model, problem and strategy. Left: log10 of the seed-mean final training loss; right: "
         "log10 of the seed-mean relative L2 test error, over the grid of physical difficulty (rows) and amount of "
-        "data (columns). White lines: threshold contours of the Gaussian-smoothed log maps (regime boundaries). "
-        "Each cell is labelled I (well-trained), II (under-trained) or III (over-trained); a dagger marks cells "
-        "where some seeds diverged, with the count of seeds that finished."
+        "data (columns), in grey. Each cell is framed in its regime's colour and labelled I (well-trained, green), "
+        "II (under-trained, red) or III (over-trained, orange); adjacent frames of different colours are the "
+        "regime boundaries. A dagger marks cells where some seeds diverged, with the count of seeds that finished."
     ),
     "regime_panels": (
         "Regimes across physical systems: one row per problem, trained with the same model and strategy; "
-        "left the log10 seed-mean training loss, right the log10 seed-mean test error, boundaries and labels as "
-        "in the single regime maps."
+        "left the log10 seed-mean training loss, right the log10 seed-mean test error, regime frames and labels "
+        "as in the single regime maps."
     ),
     "strategy_panels": (
-        "Regimes per strategy (paper Fig. 3): one model and problem, one column per strategy; top the log10 "
-        "seed-mean training loss, bottom the log10 seed-mean test error, each row on one colour scale; boundaries "
-        "and labels as in the single regime maps, from each strategy's own seeds."
+        "Regimes per strategy (paper Fig. 3): one model and problem, one column per strategy, at most four "
+        "strategies side by side; for each group of strategies a row of log10 seed-mean training loss over a row "
+        "of log10 seed-mean test error, every loss map on one colour scale and every error map on another; "
+        "regime frames and labels as in the single regime maps, from each strategy's own seeds."
     ),
     "comparison": (
         "A strategy against the baseline strategy on the same grid, seeds paired. Top: relative improvement "
@@ -34,9 +36,9 @@ WHAT = {
         "resamples (seeds drawn with replacement from the study's seeds, one draw for the whole grid; all S^S "
         "draws when there are few seeds) under which the seed means keep the stored label. Middle: share of "
         "cells relabelled when tau_L (rows) and tau_E (columns) are scaled by the given factors. Right: share of "
-        "cells whose label differs from the one the boundaries smoothed by sigma cells imply, and the mean share "
-        "relabelled by a seed resample (bar to its 95th percentile). Small shares: the regimes are a property "
-        "of the models, not of the analysis settings."
+        "cells whose label differs from the one the paper's boundaries, smoothed by sigma cells, imply (blue), and "
+        "the mean share relabelled by a seed resample (orange, bar to its 95th percentile). Small shares: the "
+        "regimes are a property of the models, not of the analysis settings."
     ),
     "guidance": (
         "Regime-aware guidance across every study. A cell's regime is the baseline strategy's label there. Each "
@@ -44,8 +46,9 @@ WHAT = {
         "10^median(log10(baseline/strategy)) (above 1 and blue: the strategy lowers the metric); a star: a "
         "two-sided Wilcoxon signed-rank test of the pooled pairs is significant after Holm's correction within "
         "its family (all per-problem rows together; or all rows pooled over problems, rows 'all'); a black box: "
-        "the recommended strategy, the significant one with the largest improvement. 'no cells': the baseline "
-        "puts no cell in that regime."
+        "the recommended strategy, the significant one with the largest improvement, if that improvement is at "
+        f"least {MIN_FOLD_IMPROVEMENT:g}x (the practical threshold; a smaller significant gain is no reason to "
+        "switch). 'no cells': the baseline puts no cell in that regime."
     ),
 }
 #: figures drawn from diagnostic jobs (sciml/diagnostic_jobs), with the paper figure each reproduces
@@ -65,7 +68,8 @@ WHAT.update({
     ),
     "sharpening_regimes": (
         "Sharpening across regimes (paper Fig. 12): seed-mean λ_max along training (step over the last step) for "
-        "every probed cell, coloured by its regime (green I, red II, orange III), one panel per study."
+        "every probed cell, coloured by its regime (green I, red II, orange III), one panel per study; one point "
+        "per stored parameter snapshot, their count in each panel's title."
     ),
     "spectra": (
         "Hessian spectral densities before and after training (paper Figs. 6, 16): stochastic Lanczos quadrature "
@@ -107,7 +111,8 @@ def analysis_caption(job: Job, plan: Plan) -> str:
             "metric): cells and seed pairs pooled, median log10(baseline/strategy) and fold improvement, median "
             "relative improvement over cells, share of pairs improved, Wilcoxon p-value and its Holm adjustment "
             "within the family, cells individually significant after Benjamini-Hochberg (better/worse), verdict "
-            f"and the recommended strategy. Significance level {spec['significance']:g}; built from "
+            f"and the recommended strategy (significant, median fold improvement at least {MIN_FOLD_IMPROVEMENT:g}x). "
+            f"Significance level {spec['significance']:g}; built from "
             f"{sum(path in plan.comparisons for path in job.inputs)} comparisons. Definitions: docs/DATA.md."
         )
     factors = ", ".join(f"{f:g}" for f in spec["threshold_factors"])
