@@ -9,7 +9,6 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-
 min_version("8.0")
 
 # The default study lies beside this file, so the workflow finds it from any working directory.

@@ -122,6 +122,12 @@ def test_snakemake_lint_is_clean(tmp_path):
     assert "Congratulations, your workflow is in a good condition!" in output
 
 
+def test_snakemake_files_are_formatted(tmp_path):
+    """snakefmt, with the line length of pyproject.toml, would change nothing."""
+    output = Checkout(tmp_path).run("snakefmt --check Snakefile workflow/rules")
+    assert "would be changed" not in output
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

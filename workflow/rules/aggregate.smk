@@ -7,11 +7,11 @@ rule aggregate:
         inputs_of("regimes", REGIME),
     output:
         REGIME,
-    params:
-        spec=spec_of("regimes", REGIME),
     log:
         f"{RESULTS}/logs/regimes/{{model}}/{{problem}}/{{strategy}}.log",
     conda:
         "../../envs/sciml.yaml"
+    params:
+        spec=spec_of("regimes", REGIME),
     shell:
         "python -m sciml aggregate --spec {params.spec:q} --out {output:q} {input:q} 2> {log:q}"

@@ -9,13 +9,13 @@ rule robustness:
     output:
         nc=f"{ROBUSTNESS}.nc",
         csv=f"{ROBUSTNESS}.csv",
-    params:
-        spec=spec_of("analyses", f"{ROBUSTNESS}.nc"),
-        stem=lambda wildcards, output: output.nc.removesuffix(".nc"),
     log:
         f"{RESULTS}/logs/analysis/robustness/{{model}}/{{problem}}/{{strategy}}.log",
     conda:
         "../../envs/sciml.yaml"
+    params:
+        spec=spec_of("analyses", f"{ROBUSTNESS}.nc"),
+        stem=lambda wildcards, output: output.nc.removesuffix(".nc"),
     shell:
         "python -m sciml analyse --spec {params.spec:q} --out-stem {params.stem:q} {input:q} 2> {log:q}"
 
@@ -27,13 +27,13 @@ rule guidance:
     output:
         nc=f"{GUIDANCE}.nc",
         csv=report(f"{GUIDANCE}.csv", caption="../report/figure.rst", category="guidance"),
-    params:
-        spec=spec_of("analyses", f"{GUIDANCE}.nc"),
-        caption=lambda wildcards: analysis_caption(PLAN.lookup("analyses", f"{GUIDANCE}.nc"), PLAN),
-        stem=lambda wildcards, output: output.nc.removesuffix(".nc"),
     log:
         f"{RESULTS}/logs/analysis/guidance.log",
     conda:
         "../../envs/sciml.yaml"
+    params:
+        spec=spec_of("analyses", f"{GUIDANCE}.nc"),
+        caption=lambda wildcards: analysis_caption(PLAN.lookup("analyses", f"{GUIDANCE}.nc"), PLAN),
+        stem=lambda wildcards, output: output.nc.removesuffix(".nc"),
     shell:
         "python -m sciml analyse --spec {params.spec:q} --out-stem {params.stem:q} {input:q} 2> {log:q}"

@@ -10,12 +10,15 @@ from sciml.workflow.captions import caption as figure_caption
 from sciml.workflow.config import ConfigError, load_study_config, validate
 from sciml.workflow.plan import build_plan
 
-
 try:
     # One merge rule, shared with `sciml check`: the default, then each --configfile in command-line order, then
     # --config. Snakemake's own merge cannot drop the default study's diagnostics when a file brings other studies.
-    study, source = load_study_config(DEFAULT_CONFIG, workflow.config_settings.configfiles,
-                                      workflow.config_settings.config, workflow.config_settings.replace_workflow_config)
+    study, source = load_study_config(
+        DEFAULT_CONFIG,
+        workflow.config_settings.configfiles,
+        workflow.config_settings.config,
+        workflow.config_settings.replace_workflow_config,
+    )
     study = validate(study, source=source)
     PLAN = build_plan(study)
 except ConfigError as error:

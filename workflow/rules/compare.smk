@@ -7,11 +7,11 @@ rule compare:
         inputs_of("comparisons", COMPARISON),
     output:
         COMPARISON,
-    params:
-        spec=spec_of("comparisons", COMPARISON),
     log:
         f"{RESULTS}/logs/comparisons/{{model}}/{{problem}}/{{comparison}}.log",
     conda:
         "../../envs/sciml.yaml"
+    params:
+        spec=spec_of("comparisons", COMPARISON),
     shell:
         "python -m sciml compare --spec {params.spec:q} --out {output:q} {input:q} 2> {log:q}"

@@ -8,17 +8,17 @@ rule diagnose:
         inputs_of("diagnostics", DIAGNOSTIC),
     output:
         DIAGNOSTIC,
-    params:
-        spec=spec_of("diagnostics", DIAGNOSTIC),
-    wildcard_constraints:
-        diagnostic="[^/]+",
-    threads: config["threads"]
     log:
         f"{RESULTS}/logs/diagnostics/{{diagnostic}}/{{model}}/{{problem}}/{{strategy}}/{{cell}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/diagnostics/{{diagnostic}}/{{model}}/{{problem}}/{{strategy}}/{{cell}}.tsv"
+    wildcard_constraints:
+        diagnostic="[^/]+",
     conda:
         "../../envs/sciml.yaml"
+    threads: config["threads"]
+    params:
+        spec=spec_of("diagnostics", DIAGNOSTIC),
     shell:
         "python -m sciml diagnose --spec {params.spec:q} --threads {threads} --out {output:q} {input:q} 2> {log:q}"
 
@@ -29,13 +29,13 @@ rule combine_diagnostic:
         inputs_of("diagnostic_sets", DIAGNOSTIC_SET),
     output:
         DIAGNOSTIC_SET,
-    params:
-        spec=spec_of("diagnostic_sets", DIAGNOSTIC_SET),
-    wildcard_constraints:
-        diagnostic="[^/]+",
     log:
         f"{RESULTS}/logs/diagnostics/{{diagnostic}}/{{model}}/{{problem}}/{{strategy}}.log",
+    wildcard_constraints:
+        diagnostic="[^/]+",
     conda:
         "../../envs/sciml.yaml"
+    params:
+        spec=spec_of("diagnostic_sets", DIAGNOSTIC_SET),
     shell:
         "python -m sciml combine-diagnostic --spec {params.spec:q} --out {output:q} {input:q} 2> {log:q}"

@@ -13,14 +13,14 @@ rule figure:
             labels={"figure": "{name}"},
         ),
         pdf=f"{FIGURE}.pdf",
-    params:
-        spec=spec_of("figures", FIGURE),
-        caption=lambda wildcards: figure_caption(PLAN.lookup("figures", FIGURE.format(**wildcards)), PLAN),
-        stem=lambda wildcards, output: output.png.removesuffix(".png"),
     log:
         f"{RESULTS}/logs/figures/{{family}}/{{name}}.log",
     conda:
         "../../envs/sciml.yaml"
+    params:
+        spec=spec_of("figures", FIGURE),
+        caption=lambda wildcards: figure_caption(PLAN.lookup("figures", FIGURE.format(**wildcards)), PLAN),
+        stem=lambda wildcards, output: output.png.removesuffix(".png"),
     shell:
         "python -m sciml figure --spec {params.spec:q} --out-stem {params.stem:q} {input:q} 2> {log:q}"
 
