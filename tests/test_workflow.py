@@ -212,3 +212,38 @@ def test_job_logs_end_with_what_happened_and_a_cell_missing_a_variable_is_refuse
     assert last.startswith("sciml aggregate: error: ") and "missing variable(s) train_loss" in last
     assert "cells/pinn/convection/adam/beta=30__n_f=100.nc breaks the contract of a cell file" in last
     assert not (workflow.workdir / "results/regimes/pinn/convection/adam.nc").exists()
+
+
+def test_a_cell_another_process_trains_fails_alone_and_the_same_command_ends_the_run(workflow):
+    """A process Snakemake does not know of trains one cell (another Snakemake run on the same results folder, or
+    a trainer orphaned by a kill -9 of Snakemake): that cell's job fails with one line naming it, every other job
+    goes on under --keep-going; once the process has ended, the same command ends the run."""
+    import subprocess
+    import sys
+
+    config = tiny_config()
+    config["studies"][0]["strategies"] = ["lbfgs"]
+    workflow.write_config(config)
+    held = workflow.workdir / "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom sciml.checkpoint import cell_lock\n"
+         "with cell_lock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.readline()", str(held)],
+        env=workflow.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        result = workflow.snakemake("figures", "--keep-going", check=False)
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert result.returncode != 0
+    last = (workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log").read_text() \
+        .strip().splitlines()[-1]
+    assert last.startswith("sciml train: error: cell pinn/convection/lbfgs at beta=30 n_f=100: another process "
+                           f"(pid {holder.pid} on ") and "is training this cell" in last, last
+    assert not held.exists()
+    assert "results/cells/pinn/convection/lbfgs/beta=5__n_f=100.nc" in workflow.files("results/cells/**/*.nc")
+
+    rerun = workflow.snakemake("figures")
+    assert "Traceback" not in rerun.stderr
+    assert "results/regimes/pinn/convection/lbfgs.nc" in workflow.files("results/regimes/**/*.nc")
+    assert not list(workflow.workdir.glob("results/**/*.lock"))
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
