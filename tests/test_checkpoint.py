@@ -23,7 +23,7 @@ from sciml.problems import get_problem
 from sciml.store import read_netcdf, write_netcdf
 from sciml.train import train_cell
 
-from conftest import REPO, tiny_config
+from conftest import REPO, tiny_config, training_process
 
 TINY = {"architecture": "mlp", "hidden": [10, 10], "activation": "tanh", "dtype": "float32"}
 CPU = torch.device("cpu")
@@ -233,20 +233,6 @@ def test_killed_training_process_goes_on_to_the_same_numbers(method, tmp_path, o
 
     reference = train_cell(spec, {product: read_netcdf(path) for product, path in zip(data, paths)}, CPU)
     assert_same_numbers(resumed, reference)
-
-
-def training_process(out) -> int:
-    """The pid of the running ``sciml train`` job that writes ``out``."""
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/cmdline", "rb") as file:
-                    arguments = file.read().split(b"\0")
-            except OSError:
-                continue
-            if b"sciml" in arguments and b"train" in arguments and str(out).encode() in arguments:
-                return int(entry.name)
-    raise AssertionError(f"no training process writes {out}")
 
 
 @pytest.mark.workflow

@@ -7,7 +7,7 @@ import re
 import pytest
 import xarray as xr
 
-from conftest import tiny_config
+from conftest import tiny_config, training_process
 
 pytestmark = pytest.mark.workflow
 
@@ -217,7 +217,7 @@ def test_job_logs_end_with_what_happened_and_a_cell_missing_a_variable_is_refuse
 def test_a_cell_another_process_trains_fails_alone_and_the_same_command_ends_the_run(workflow):
     """A process Snakemake does not know of trains one cell (another Snakemake run on the same results folder, or
     a trainer orphaned by a kill -9 of Snakemake): that cell's job fails with one line naming it, every other job
-    goes on under --keep-going; once the process has ended, the same command ends the run."""
+    goes on (keep-going is on in profiles/default); once the process has ended, the same command ends the run."""
     import subprocess
     import sys
 
@@ -231,7 +231,7 @@ def test_a_cell_another_process_trains_fails_alone_and_the_same_command_ends_the
         env=workflow.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "locked\n"
-        result = workflow.snakemake("figures", "--keep-going", check=False)
+        result = workflow.snakemake("figures", check=False)
     finally:
         holder.communicate("\n", timeout=60)
     assert result.returncode != 0
@@ -246,4 +246,60 @@ def test_a_cell_another_process_trains_fails_alone_and_the_same_command_ends_the
     assert "Traceback" not in rerun.stderr
     assert "results/regimes/pinn/convection/lbfgs.nc" in workflow.files("results/regimes/**/*.nc")
     assert not list(workflow.workdir.glob("results/**/*.lock"))
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+
+def test_after_a_kill_9_of_snakemake_the_orphaned_trainer_keeps_its_cell(workflow):
+    """kill -9 of Snakemake leaves its training job running as an orphan. The next run asks for `--unlock`; run
+    while the orphan trains, the cell's job stops at once instead of training it a second time; once the orphan
+    has ended, the same command keeps the cell it finished and goes on from there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tiny_config()
+    config["checkpoint_every"] = 0.05
+    config["strategies"]["lbfgs"].update(steps=100, max_iter=5, stop_when_stalled=0)
+    config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
+    workflow.write_config(config)
+    relative = "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
+    cell = workflow.workdir / relative
+    checkpoint, lock = cell.with_name(cell.name + ".ckpt"), cell.with_name(cell.name + ".lock")
+    log = workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log"
+    command = [sys.executable, "-m", "snakemake", "-s", str(workflow.repo / "Snakefile"),
+               "--configfile", str(workflow.configfile), "--cores", "2", "figures"]
+    first = subprocess.Popen(command, cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not checkpoint.exists():
+            assert first.poll() is None and time.monotonic() < deadline, "training never checkpointed"
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+        orphan = training_process(relative)
+        os.kill(orphan, signal.SIGSTOP)  # held mid-training, however long the next runs take
+
+        locked = workflow.snakemake("figures", check=False)
+        assert locked.returncode != 0 and "--unlock" in locked.stderr, locked.stderr[-3000:]
+        workflow.snakemake("figures", "--unlock")
+        busy = workflow.snakemake("figures", check=False)
+        assert busy.returncode != 0
+        last = log.read_text().strip().splitlines()[-1]
+        assert last.startswith("sciml train: error: cell pinn/convection/lbfgs at beta=30 n_f=100: another process "
+                               f"(pid {orphan} on "), last
+
+        os.kill(orphan, signal.SIGCONT)
+        while lock.exists() or not cell.exists():  # the orphan ends: cell written, lock let go
+            assert time.monotonic() < deadline, "the orphaned trainer never finished"
+            time.sleep(0.1)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the orphan too, should the test fail before it ends
+    finished = cell.read_bytes()
+    rerun = workflow.snakemake("figures")
+    assert "training pinn" not in log.read_text()
+    assert cell.read_bytes() == finished  # not trained again: its wall times would differ
+    assert "results/regimes/pinn/convection/lbfgs.nc" in workflow.files("results/regimes/**/*.nc"), rerun.stderr
     assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
