@@ -125,6 +125,19 @@ def test_checkpoints_follow_the_interval_and_survive_two_interruptions(tmp_path,
     assert [r["step"] for r in json.loads(resumed.attrs["checkpoint_resumes"])] == [3, 7]
 
 
+def test_a_checkpoint_is_saved_at_the_first_boundary_once_the_interval_has_passed(tmp_path):
+    """What a kill costs: at most the interval of training, and the step under way when it ends."""
+    path = tmp_path / "cell.nc.ckpt"
+    checkpointer = Checkpointer(path, "identity", every=0.5)
+    checkpointer.boundary(lambda: {"step": 1})
+    assert not path.exists()
+    time.sleep(0.5)
+    checkpointer.boundary(lambda: {"step": 2})
+    assert checkpointer.load() == {"step": 2}
+    checkpointer.boundary(lambda: {"step": 3})
+    assert checkpointer.load() == {"step": 2}
+
+
 def test_checkpoint_of_another_spec_or_damaged_is_ignored(tmp_path, monkeypatch, caplog, one_thread):
     strategy, stop_step = STRATEGIES["lbfgs"]
     spec, data = cell_spec(strategy, seeds=(0,)), cell_data()

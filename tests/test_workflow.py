@@ -303,3 +303,27 @@ def test_after_a_kill_9_of_snakemake_the_orphaned_trainer_keeps_its_cell(workflo
     assert cell.read_bytes() == finished  # not trained again: its wall times would differ
     assert "results/regimes/pinn/convection/lbfgs.nc" in workflow.files("results/regimes/**/*.nc"), rerun.stderr
     assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+
+def test_a_config_file_snakemake_cannot_read_is_named_with_its_line_by_sciml_check(workflow):
+    """Snakemake reads each --configfile before the workflow starts, so the Snakefile cannot improve its words:
+    a YAML syntax error comes without file or line, a missing file as a traceback. `sciml check` names both."""
+    import subprocess
+    import sys
+
+    workflow.configfile.write_text("seeds: [0, 1\nthreads: 2\n")
+    result = workflow.snakemake("figures", "--dry-run", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Config file is not valid JSON or YAML" in output
+    assert "line 1" not in output and str(workflow.configfile) not in output
+    check = subprocess.run([sys.executable, "-m", "sciml", "check", str(workflow.configfile)], cwd=workflow.repo,
+                           env=workflow.env(), capture_output=True, text=True)
+    assert check.returncode == 2 and str(workflow.configfile) in check.stderr and "line 1" in check.stderr
+
+    workflow.configfile.unlink()
+    result = workflow.snakemake("figures", "--dry-run", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" in output and "FileNotFoundError" in output
+    check = subprocess.run([sys.executable, "-m", "sciml", "check", str(workflow.configfile)], cwd=workflow.repo,
+                           env=workflow.env(), capture_output=True, text=True)
+    assert check.stderr == f"sciml check: error: {workflow.configfile}: no such configuration file\n"
