@@ -327,3 +327,44 @@ def test_a_config_file_snakemake_cannot_read_is_named_with_its_line_by_sciml_che
     check = subprocess.run([sys.executable, "-m", "sciml", "check", str(workflow.configfile)], cwd=workflow.repo,
                            env=workflow.env(), capture_output=True, text=True)
     assert check.stderr == f"sciml check: error: {workflow.configfile}: no such configuration file\n"
+
+
+def test_a_cell_finished_after_a_kill_9_of_snakemake_is_kept_when_snakemake_reruns_its_job(workflow):
+    """The orphaned trainer ends its cell after Snakemake was killed: Snakemake calls the job incomplete and runs
+    it again (rerun-incomplete), and the job puts back the cell instead of training it again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tiny_config()
+    config["checkpoint_every"] = 0.05
+    config["strategies"]["lbfgs"].update(steps=40, max_iter=5, stop_when_stalled=0)
+    config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
+    workflow.write_config(config)
+    cell = workflow.workdir / "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
+    log = workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log"
+    command = [sys.executable, "-m", "snakemake", "-s", str(workflow.repo / "Snakefile"),
+               "--configfile", str(workflow.configfile), "--cores", "2", "figures"]
+    first = subprocess.Popen(command, cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not cell.with_name(cell.name + ".ckpt").exists():
+            assert first.poll() is None and time.monotonic() < deadline, "training never checkpointed"
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+        while cell.with_name(cell.name + ".lock").exists() or not cell.exists():  # the orphan ends its cell
+            assert time.monotonic() < deadline, "the orphaned trainer never finished"
+            time.sleep(0.1)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+    finished = cell.read_bytes()
+    workflow.snakemake("figures", "--unlock")
+    workflow.snakemake("figures")  # the job runs again ("Forced execution"): its log is rewritten
+    text = log.read_text()
+    assert "kept the cell a previous run of this job finished" in text and "training pinn" not in text, text
+    assert cell.read_bytes() == finished
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
