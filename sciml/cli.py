@@ -42,12 +42,28 @@ def cmd_data(args) -> None:
 def cmd_train(args) -> None:
     import torch
 
+    from sciml.training.checkpoint import EXIT_BUSY, CellBusy, cell_lock
+    from sciml.training.train import cell_name
+
+    torch.set_num_threads(args.threads)
+    spec = _spec(args.spec)
+    try:
+        with cell_lock(args.out):
+            _train_locked(args, spec)
+    except CellBusy as busy:
+        # stop at once rather than wait: a cell may train for hours, and a waiting job would hold its cores (or
+        # its SLURM allocation) as long; nothing is lost, as the other process keeps what it finishes
+        print(f"sciml train: error: cell {cell_name(spec)}: {busy}; this job stops without touching it: run it again "
+              "once that process has ended, and a cell it finished is kept", file=sys.stderr)
+        raise SystemExit(EXIT_BUSY) from None
+
+
+def _train_locked(args, spec: dict) -> None:
+    """Train the cell (or put back the one a previous run of this job finished), holding the cell's lock."""
     from sciml.results.store import read_netcdf, write_netcdf
     from sciml.training.checkpoint import Checkpointer, Preempted, checkpoint_identity, keep_finished, restore_finished
     from sciml.training.train import train_cell
 
-    torch.set_num_threads(args.threads)
-    spec = _spec(args.spec)
     if restore_finished(args.out, spec):
         return
     data = {}

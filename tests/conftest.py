@@ -26,6 +26,20 @@ def tiny_config() -> dict:
     return config
 
 
+def training_process(out) -> int:
+    """The pid of the running ``sciml train`` job that writes ``out``."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as file:
+                    arguments = file.read().split(b"\0")
+            except OSError:
+                continue
+            if b"sciml" in arguments and b"train" in arguments and str(out).encode() in arguments:
+                return int(entry.name)
+    raise AssertionError(f"no training process writes {out}")
+
+
 class Workflow:
     """A private copy of the workflow and package, so tests can edit code and configs freely."""
 

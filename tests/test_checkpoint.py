@@ -1,5 +1,6 @@
 """Checkpoints: a training job stopped at any step (SIGTERM, SIGKILL) goes on from its checkpoint and ends
-with the numbers of an uninterrupted run; a checkpoint of another spec, or a damaged one, is ignored."""
+with the numbers of an uninterrupted run; a checkpoint of another spec, or a damaged one, is ignored; a second
+trainer of one cell stops at once and touches nothing."""
 
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ import xarray as xr
 
 from sciml.problems import get_problem
 from sciml.results.store import read_netcdf, write_netcdf
-from sciml.training.checkpoint import EXIT_PREEMPTED, Checkpointer, Preempted, checkpoint_identity
+from sciml.training.checkpoint import EXIT_BUSY, EXIT_PREEMPTED, Checkpointer, Preempted, checkpoint_identity
 from sciml.training.monitor import Monitor
 from sciml.training.train import train_cell
 
-from conftest import REPO, tiny_config
+from conftest import REPO, tiny_config, training_process
 
 TINY = {"architecture": "mlp", "hidden": [10, 10], "activation": "tanh", "dtype": "float32"}
 CPU = torch.device("cpu")
@@ -124,6 +125,19 @@ def test_checkpoints_follow_the_interval_and_survive_two_interruptions(tmp_path,
     assert [r["step"] for r in json.loads(resumed.attrs["checkpoint_resumes"])] == [3, 7]
 
 
+def test_a_checkpoint_is_saved_at_the_first_boundary_once_the_interval_has_passed(tmp_path):
+    """What a kill costs: at most the interval of training, and the step under way when it ends."""
+    path = tmp_path / "cell.nc.ckpt"
+    checkpointer = Checkpointer(path, "identity", every=0.5)
+    checkpointer.boundary(lambda: {"step": 1})
+    assert not path.exists()
+    time.sleep(0.5)
+    checkpointer.boundary(lambda: {"step": 2})
+    assert checkpointer.load() == {"step": 2}
+    checkpointer.boundary(lambda: {"step": 3})
+    assert checkpointer.load() == {"step": 2}
+
+
 def test_checkpoint_of_another_spec_or_damaged_is_ignored(tmp_path, monkeypatch, caplog, one_thread):
     strategy, stop_step = STRATEGIES["lbfgs"]
     spec, data = cell_spec(strategy, seeds=(0,)), cell_data()
@@ -200,6 +214,7 @@ def test_killed_training_process_goes_on_to_the_same_numbers(method, tmp_path, o
         write_netcdf(ds, paths[-1])
     out = tmp_path / "cells" / "beta=30__n_f=100.nc"
     checkpoint = out.with_name(out.name + ".ckpt")
+    lock = out.with_name(out.name + ".lock")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = train_command(spec, paths, out, every=0.05)
 
@@ -219,31 +234,18 @@ def test_killed_training_process_goes_on_to_the_same_numbers(method, tmp_path, o
         assert "stopped on SIGINT" in stderr and "Traceback" not in stderr
     else:
         assert process.returncode == -signal.SIGKILL
+        assert lock.exists()  # left behind; its lock ended with the process, so it stops no one
     assert not out.exists() and checkpoint.exists()
     interrupted_at = torch.load(checkpoint, weights_only=False)["state"]["running"]["strategy"]["step"]
 
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert "resuming" in rerun.stderr and not checkpoint.exists()
+    assert "resuming" in rerun.stderr and not checkpoint.exists() and not lock.exists()
     resumed = read_netcdf(out)
     assert json.loads(resumed.attrs["checkpoint_resumes"])[0]["step"] == interrupted_at
 
     reference = train_cell(spec, {product: read_netcdf(path) for product, path in zip(data, paths)}, CPU)
     assert_same_numbers(resumed, reference)
-
-
-def training_process(out) -> int:
-    """The pid of the running ``sciml train`` job that writes ``out``."""
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/cmdline", "rb") as file:
-                    arguments = file.read().split(b"\0")
-            except OSError:
-                continue
-            if b"sciml" in arguments and b"train" in arguments and str(out).encode() in arguments:
-                return int(entry.name)
-    raise AssertionError(f"no training process writes {out}")
 
 
 @pytest.mark.workflow
@@ -319,3 +321,46 @@ def test_a_finished_cell_is_put_back_not_retrained(tmp_path, one_thread):
                              timeout=300)
     assert damaged.returncode == 0 and "training pinn" in damaged.stderr, damaged.stderr
     assert read_netcdf(out)["train_loss"].notnull().all()
+
+
+def test_a_second_trainer_of_a_cell_stops_at_once_and_touches_nothing(tmp_path, one_thread):
+    """Two trainers of one cell (two Snakemake runs on one results folder, or one beside a trainer orphaned by a
+    kill -9 of Snakemake): the one that comes second exits with EX_TEMPFAIL and one line naming the cell and the
+    other process, and leaves the checkpoint alone; the first ends its cell, which the second, run again, keeps."""
+    spec = cell_spec(KILLS["lbfgs"][0], seeds=(0,), beta=30, n_f=100)
+    paths = []
+    for product, ds in cell_data(beta=30, n_f=100).items():
+        paths.append(tmp_path / f"{product}.nc")
+        write_netcdf(ds, paths[-1])
+    out = tmp_path / "cells" / "beta=30__n_f=100.nc"
+    checkpoint = out.with_name(out.name + ".ckpt")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = train_command(spec, paths, out, every=0.05)
+
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_checkpoint(first, checkpoint, lambda state: state["running"] is not None)
+        first.send_signal(signal.SIGSTOP)  # held mid-training, lock in hand, however long the second takes to start
+        saved = checkpoint.read_bytes()
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert checkpoint.read_bytes() == saved
+        first.send_signal(signal.SIGCONT)
+        _, stderr = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.returncode == EXIT_BUSY, second.stderr
+    last = second.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"sciml train: error: cell pinn/convection/lbfgs at beta=30 n_f=100: another process "
+                           f"(pid {first.pid} on "), last
+    assert "is training this cell" in last and "run it again once that process has ended" in last
+    assert "training pinn" not in second.stderr and "Traceback" not in second.stderr
+    assert first.returncode == 0, stderr
+    assert "resuming" not in stderr and not out.with_name(out.name + ".lock").exists()
+    trained = out.read_bytes()
+
+    out.unlink()  # as the second's Snakemake may do: it deletes the outputs of a job that failed
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "kept the cell a previous run of this job finished" in again.stderr and "training pinn" not in again.stderr
+    assert out.read_bytes() == trained

@@ -76,6 +76,8 @@ CASES = [
     (set_in(["seeds"], [0, 0]), ["seeds", "non-unique"]),
     (set_in(["studies"], []), ["studies", "should be non-empty"]),
     (set_in(["threads"], 0), ["threads", "less than the minimum"]),
+    # an empty results folder made every path absolute ('/cells/...'): Snakemake said MissingInputException
+    (set_in(["results"], ""), ["results: '' should be non-empty"]),
     (set_in(["colour"], "red"), ["Additional properties are not allowed ('colour' was unexpected)"]),
     (lambda c: c["studies"].append(copy.deepcopy(c["studies"][0])), ["studies[1]", "already studied in studies[0]"]),
     # numbers YAML reads as strings, wherever they are; whole numbers where a count is meant
@@ -247,3 +249,21 @@ def test_command_line_overrides_come_last_and_missing_files_are_named(tmp_path):
     assert config["seeds"] == [7] and config["threads"] == 2 and source.endswith(" + --config")
     with pytest.raises(ConfigError, match="missing.yaml: no such configuration file"):
         load_study_config(DEFAULT, [tmp_path / "missing.yaml"])
+
+
+def test_sciml_check_names_the_file_and_line_snakemake_cannot(tmp_path, capsys, monkeypatch):
+    """Snakemake reads each --configfile itself, before the workflow: a YAML syntax error gets no file or line,
+    a missing file a traceback. `sciml check FILE` names both, as the README's "When things go wrong" says."""
+    from sciml.cli import main
+
+    monkeypatch.chdir(REPO)
+    broken = tmp_path / "study.yaml"
+    broken.write_text("seeds: [0, 1\nthreads: 2\n")
+    assert main(["check", str(broken)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"sciml check: error: {broken}: cannot read the configuration") and "line 1" in error
+    assert main(["check", str(tmp_path / "missing.yaml")]) == 2
+    assert capsys.readouterr().err == f"sciml check: error: {tmp_path / 'missing.yaml'}: no such configuration file\n"
+    broken.write_text("results: ''\n")
+    assert main(["check", str(broken)]) == 2
+    assert "results: '' should be non-empty" in capsys.readouterr().err

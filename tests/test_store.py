@@ -129,6 +129,20 @@ def test_retrain_reproduces_a_cell_from_its_provenance(cells, capsys):
     assert "identical" in capsys.readouterr().out
 
 
+def test_retrain_uses_the_thread_count_the_cell_was_trained_with(cells, capsys):
+    """CPU reductions depend on the thread count: retrain sets the stored one, whatever the process had."""
+    from sciml.cli import main
+
+    stored = int(read_netcdf(cells[2]).attrs["torch_threads"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(stored + 1)
+    try:
+        assert main(["retrain", str(cells[2])]) == 0
+        assert torch.get_num_threads() == stored
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_written_files_follow_the_umask(tmp_path, cells):
     """mkstemp makes 0600 files; results are shared with the group on a cluster, as the umask says."""
     from sciml.atomic import atomic_path

@@ -7,7 +7,7 @@ import re
 import pytest
 import xarray as xr
 
-from conftest import tiny_config
+from conftest import tiny_config, training_process
 
 pytestmark = pytest.mark.workflow
 
@@ -212,3 +212,159 @@ def test_job_logs_end_with_what_happened_and_a_cell_missing_a_variable_is_refuse
     assert last.startswith("sciml aggregate: error: ") and "missing variable(s) train_loss" in last
     assert "cells/pinn/convection/adam/beta=30__n_f=100.nc breaks the contract of a cell file" in last
     assert not (workflow.workdir / "results/regimes/pinn/convection/adam.nc").exists()
+
+
+def test_a_cell_another_process_trains_fails_alone_and_the_same_command_ends_the_run(workflow):
+    """A process Snakemake does not know of trains one cell (another Snakemake run on the same results folder, or
+    a trainer orphaned by a kill -9 of Snakemake): that cell's job fails with one line naming it, every other job
+    goes on (keep-going is on in profiles/default); once the process has ended, the same command ends the run."""
+    import subprocess
+    import sys
+
+    config = tiny_config()
+    config["studies"][0]["strategies"] = ["lbfgs"]
+    workflow.write_config(config)
+    held = workflow.workdir / "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom sciml.training.checkpoint import cell_lock\n"
+         "with cell_lock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.readline()", str(held)],
+        env=workflow.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        result = workflow.snakemake("figures", check=False)
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert result.returncode != 0
+    last = (workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log").read_text() \
+        .strip().splitlines()[-1]
+    assert last.startswith("sciml train: error: cell pinn/convection/lbfgs at beta=30 n_f=100: another process "
+                           f"(pid {holder.pid} on ") and "is training this cell" in last, last
+    assert not held.exists()
+    assert "results/cells/pinn/convection/lbfgs/beta=5__n_f=100.nc" in workflow.files("results/cells/**/*.nc")
+
+    rerun = workflow.snakemake("figures")
+    assert "Traceback" not in rerun.stderr
+    assert "results/regimes/pinn/convection/lbfgs.nc" in workflow.files("results/regimes/**/*.nc")
+    assert not list(workflow.workdir.glob("results/**/*.lock"))
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+
+def test_after_a_kill_9_of_snakemake_the_orphaned_trainer_keeps_its_cell(workflow):
+    """kill -9 of Snakemake leaves its training job running as an orphan. The next run asks for `--unlock`; run
+    while the orphan trains, the cell's job stops at once instead of training it a second time; once the orphan
+    has ended, the same command keeps the cell it finished and goes on from there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tiny_config()
+    config["checkpoint_every"] = 0.05
+    config["strategies"]["lbfgs"].update(steps=100, max_iter=5, stop_when_stalled=0)
+    config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
+    workflow.write_config(config)
+    relative = "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
+    cell = workflow.workdir / relative
+    checkpoint, lock = cell.with_name(cell.name + ".ckpt"), cell.with_name(cell.name + ".lock")
+    log = workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log"
+    command = [sys.executable, "-m", "snakemake", "-s", str(workflow.repo / "Snakefile"),
+               "--configfile", str(workflow.configfile), "--cores", "2", "figures"]
+    first = subprocess.Popen(command, cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not checkpoint.exists():
+            assert first.poll() is None and time.monotonic() < deadline, "training never checkpointed"
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+        orphan = training_process(relative)
+        os.kill(orphan, signal.SIGSTOP)  # held mid-training, however long the next runs take
+
+        locked = workflow.snakemake("figures", check=False)
+        assert locked.returncode != 0 and "--unlock" in locked.stderr, locked.stderr[-3000:]
+        workflow.snakemake("figures", "--unlock")
+        busy = workflow.snakemake("figures", check=False)
+        assert busy.returncode != 0
+        last = log.read_text().strip().splitlines()[-1]
+        assert last.startswith("sciml train: error: cell pinn/convection/lbfgs at beta=30 n_f=100: another process "
+                               f"(pid {orphan} on "), last
+
+        os.kill(orphan, signal.SIGCONT)
+        while lock.exists() or not cell.exists():  # the orphan ends: cell written, lock let go
+            assert time.monotonic() < deadline, "the orphaned trainer never finished"
+            time.sleep(0.1)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the orphan too, should the test fail before it ends
+    finished = cell.read_bytes()
+    rerun = workflow.snakemake("figures")
+    assert "training pinn" not in log.read_text()
+    assert cell.read_bytes() == finished  # not trained again: its wall times would differ
+    assert "results/regimes/pinn/convection/lbfgs.nc" in workflow.files("results/regimes/**/*.nc"), rerun.stderr
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+
+def test_a_config_file_snakemake_cannot_read_is_named_with_its_line_by_sciml_check(workflow):
+    """Snakemake reads each --configfile before the workflow starts, so the Snakefile cannot improve its words:
+    a YAML syntax error comes without file or line, a missing file as a traceback. `sciml check` names both."""
+    import subprocess
+    import sys
+
+    workflow.configfile.write_text("seeds: [0, 1\nthreads: 2\n")
+    result = workflow.snakemake("figures", "--dry-run", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Config file is not valid JSON or YAML" in output
+    assert "line 1" not in output and str(workflow.configfile) not in output
+    check = subprocess.run([sys.executable, "-m", "sciml", "check", str(workflow.configfile)], cwd=workflow.repo,
+                           env=workflow.env(), capture_output=True, text=True)
+    assert check.returncode == 2 and str(workflow.configfile) in check.stderr and "line 1" in check.stderr
+
+    workflow.configfile.unlink()
+    result = workflow.snakemake("figures", "--dry-run", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" in output and "FileNotFoundError" in output
+    check = subprocess.run([sys.executable, "-m", "sciml", "check", str(workflow.configfile)], cwd=workflow.repo,
+                           env=workflow.env(), capture_output=True, text=True)
+    assert check.stderr == f"sciml check: error: {workflow.configfile}: no such configuration file\n"
+
+
+def test_a_cell_finished_after_a_kill_9_of_snakemake_is_kept_when_snakemake_reruns_its_job(workflow):
+    """The orphaned trainer ends its cell after Snakemake was killed: Snakemake calls the job incomplete and runs
+    it again (rerun-incomplete), and the job puts back the cell instead of training it again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tiny_config()
+    config["checkpoint_every"] = 0.05
+    config["strategies"]["lbfgs"].update(steps=40, max_iter=5, stop_when_stalled=0)
+    config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
+    workflow.write_config(config)
+    cell = workflow.workdir / "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
+    log = workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log"
+    command = [sys.executable, "-m", "snakemake", "-s", str(workflow.repo / "Snakefile"),
+               "--configfile", str(workflow.configfile), "--cores", "2", "figures"]
+    first = subprocess.Popen(command, cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not cell.with_name(cell.name + ".ckpt").exists():
+            assert first.poll() is None and time.monotonic() < deadline, "training never checkpointed"
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+        while cell.with_name(cell.name + ".lock").exists() or not cell.exists():  # the orphan ends its cell
+            assert time.monotonic() < deadline, "the orphaned trainer never finished"
+            time.sleep(0.1)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+    finished = cell.read_bytes()
+    workflow.snakemake("figures", "--unlock")
+    workflow.snakemake("figures")  # the job runs again ("Forced execution"): its log is rewritten
+    text = log.read_text()
+    assert "kept the cell a previous run of this job finished" in text and "training pinn" not in text, text
+    assert cell.read_bytes() == finished
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout

@@ -8,7 +8,9 @@ preempted or out of time; Ctrl-C sends SIGINT to Snakemake and its jobs). The fi
 hash of the job's spec (which holds the code hash) and of the torch version: a checkpoint of another spec or
 code is ignored with a log line, as is an unreadable one. The job deletes it once its output is written, and
 keeps a hard link to that output (:func:`keep_finished`) so that a rerun Snakemake forces after missing the
-job's end does not train the cell again.
+job's end does not train the cell again. Only one process at a time trains a cell (:func:`cell_lock`): a
+second one, from another Snakemake run on the same results folder or beside a trainer orphaned by a ``kill -9``
+of Snakemake, stops at once and touches nothing.
 
 Resumption is exact: everything the remaining steps depend on is saved -- the model, the strategy's state
 (optimizer state, phase, multipliers, preconditioner, generators), the monitor's history and counters and the
@@ -23,10 +25,13 @@ and :class:`SeedCheckpoint` are the state of the sequential path (one seed after
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import random
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +52,15 @@ log = logging.getLogger(__name__)
 
 #: exit status of a job stopped by SIGTERM after saving its checkpoint (128 + 15, as a shell reports SIGTERM)
 EXIT_PREEMPTED = 128 + signal.SIGTERM
+
+
+#: exit status of a job that found its cell being trained by another process: EX_TEMPFAIL of sysexits.h, a
+#: temporary failure that the user is invited to retry
+EXIT_BUSY = 75
+
+
+class CellBusy(Exception):
+    """Another process holds the cell's lock (:func:`cell_lock`): it is training this cell now."""
 
 
 class Preempted(Exception):
@@ -131,6 +145,63 @@ class Checkpointer:
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
+
+
+def lock_path(out: str | os.PathLike) -> Path:
+    """The lock of the cell written to ``out``: ``<cell>.nc.lock`` beside it (no output, so Snakemake ignores it)."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.lock")
+
+
+@contextmanager
+def cell_lock(out: str | os.PathLike) -> Iterator[None]:
+    """Hold the exclusive lock of the cell written to ``out`` within the context; :class:`CellBusy` if another
+    process holds it.
+
+    An advisory ``flock`` on :func:`lock_path`, tried once without waiting. The kernel releases it when its
+    process ends, however it ends (``kill -9`` included), so a lock file left behind by a killed job blocks
+    nothing. The holder deletes the file before letting go; a process that locked a file deleted meanwhile
+    locks the new one instead, so two processes never both hold the lock. On NFS, Linux turns ``flock`` into a
+    byte-range lock that the server arbitrates, so the lock holds across nodes, as ``flock`` does there (not on
+    a share mounted with ``local_lock=flock`` or ``all``, where it holds on one node only). A filesystem that
+    refuses locks (Lustre mounted without ``flock``, NFS without a lock service) leaves the cell unlocked, with
+    a log line.
+    """
+    path = lock_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = _take_lock(path)
+    if descriptor is None:
+        yield
+        return
+    try:
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # still locked: whoever opens the path from now on creates a new file
+        os.close(descriptor)
+
+
+def _take_lock(path: Path) -> int | None:
+    """A descriptor of ``path`` holding its exclusive lock; None where the filesystem refuses locks."""
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = os.pread(descriptor, 200, 0).decode(errors="replace").strip()
+            os.close(descriptor)
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise CellBusy(f"another process ({holder or 'that has not said which yet'}) holds {path} and is "
+                               "training this cell") from None
+            log.warning("%s: this filesystem refuses locks (%s); training without one", path, error)
+            return None
+        try:
+            if os.path.samestat(os.fstat(descriptor), os.stat(path)):
+                return descriptor
+        except FileNotFoundError:
+            pass
+        os.close(descriptor)  # the previous holder deleted the file this one locked: lock the one there now
 
 
 def finished_record(out: str | os.PathLike) -> Path:

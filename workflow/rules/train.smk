@@ -19,7 +19,8 @@ rule train:
         spec=spec_of("cells", CELL),
         # how often a job checkpoints does not change its result: a function of `output`, so that Snakemake
         # leaves it out of the params that trigger reruns. The checkpoint (CELL.ckpt) is no output: a rerun
-        # after a kill finds it and goes on from it.
+        # after a kill finds it and goes on from it. Nor is the job's lock (CELL.nc.lock, sciml.training.checkpoint.cell_lock),
+        # which stops a second trainer of the cell, from another run on the same results folder, at once.
         checkpoint_every=lambda wildcards, output: PLAN.checkpoint_every,
     shell:
         "python -m sciml train --spec {params.spec:q} --threads {threads} --checkpoint-every {params.checkpoint_every} "
