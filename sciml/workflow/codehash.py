@@ -12,7 +12,9 @@ are not followed: each imports every implementation, so following them would put
 job's hash. A job reaches the implementations it uses through its entry modules instead. A registry therefore
 holds nothing but the name lookup (tests/test_codehash.py keeps it so).
 
-Comments, docstrings and formatting do not change a hash; any change to code does.
+Comments, docstrings and formatting do not change a hash; any change to code does. Only the package's own
+modules are hashed: an implementation registered from outside it (a test's toy problem) is not followed, so
+edits to it do not rerun jobs; add problems, models and strategies inside the package (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
