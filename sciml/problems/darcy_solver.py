@@ -22,10 +22,12 @@ operator D to a predicted u, so the generated solution has a zero PDE residual u
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse
-import scipy.sparse.linalg
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 
 def grf_coefficients(rng: np.random.Generator, modes: int, tau: float = 3.0, alpha: float = 2.0) -> np.ndarray:
@@ -51,6 +53,9 @@ def threshold(field: np.ndarray, a_low: float, contrast: float) -> np.ndarray:
 
 def darcy_matrix(a: np.ndarray) -> scipy.sparse.csr_matrix:
     """The operator D on the (n−2)² interior nodes (row-major [i, j]), zero Dirichlet values eliminated."""
+    # imported here: every job loads this module through the problem registry, and only Darcy data needs scipy
+    import scipy.sparse
+
     n = a.shape[0]
     h = 1.0 / (n - 1)
     m = n - 2
@@ -73,6 +78,8 @@ def darcy_matrix(a: np.ndarray) -> scipy.sparse.csr_matrix:
 
 def solve_darcy(a: np.ndarray, f: np.ndarray | float = 1.0) -> np.ndarray:
     """u on all n x n nodes (zero on the boundary) with Du = f on the interior; a is nodal, (n, n)."""
+    import scipy.sparse.linalg  # only Darcy data needs scipy (see darcy_matrix)
+
     n = a.shape[0]
     rhs = np.broadcast_to(np.asarray(f, dtype=np.float64), (n, n))[1:-1, 1:-1].ravel()
     u = np.zeros((n, n))

@@ -158,9 +158,15 @@ class Monitor:
         h = self.history
         later = h.record_steps > step
         if later.any():
-            total, components = self.objective.loss()
-            h.train_loss[later] = total.item()
-            h.test_error[later] = self.objective.test_error()
-            for name, value in components.items():
-                h.terms[name][later] = value.item()
+            if step in self._record_index:  # just recorded at these very parameters: copy, do not evaluate again
+                i = self._record_index[step]
+                total, test_error = h.train_loss[i], h.test_error[i]
+                terms = {name: values[i] for name, values in h.terms.items()}
+            else:
+                loss, components = self.objective.loss()
+                total, test_error = loss.item(), self.objective.test_error()
+                terms = {name: value.item() for name, value in components.items()}
+            h.train_loss[later], h.test_error[later] = total, test_error
+            for name, value in terms.items():
+                h.terms[name][later] = value
         h.snapshots[h.snapshot_steps > step] = params.cpu().numpy()
