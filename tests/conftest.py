@@ -67,14 +67,22 @@ class Workflow:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
         return env
 
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "snakemake", "-s", str(self.repo / "Snakefile"),
+                "--configfile", str(self.configfile), "--cores", "2", *args]
+
     def snakemake(self, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "snakemake", "-s", str(self.repo / "Snakefile"),
-                   "--configfile", str(self.configfile), "--cores", "2", *args]
-        result = subprocess.run(command, cwd=self.workdir, env=self.env(), capture_output=True, text=True,
+        result = subprocess.run(self.command(*args), cwd=self.workdir, env=self.env(), capture_output=True, text=True,
                                 timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
+
+    def start_snakemake(self, *args: str, **streams) -> subprocess.Popen:
+        """Snakemake running in the background, in a session of its own: a test can signal it and its jobs
+        together (as a terminal's Ctrl-C does) or kill Snakemake alone."""
+        return subprocess.Popen(self.command(*args), cwd=self.workdir, env=self.env(), start_new_session=True,
+                                **streams)
 
     def files(self, pattern: str) -> dict[str, int]:
         """Relative path -> modification time (ns) of the results matching ``pattern``."""

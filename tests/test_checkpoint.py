@@ -260,9 +260,7 @@ def test_snakemake_reruns_a_killed_job_from_its_checkpoint(workflow):
     cell = workflow.workdir / relative
     checkpoint = cell.with_name(cell.name + ".ckpt")
 
-    command = [sys.executable, "-m", "snakemake", "-s", str(workflow.repo / "Snakefile"),
-               "--configfile", str(workflow.configfile), "--cores", "2", "figures"]
-    first = subprocess.Popen(command, cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.PIPE,
+    first = subprocess.Popen(workflow.command("figures"), cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
         wait_for_checkpoint(first, checkpoint, lambda s: s["running"] is not None and s["running"]["strategy"]["step"] > 5)

@@ -24,6 +24,29 @@ def rewritten(before: dict[str, int], after: dict[str, int]) -> set[str]:
     return {path for path, mtime in after.items() if before.get(path) != mtime}
 
 
+#: the one cell of :func:`one_lbfgs_cell`, and its job's log
+CELL = "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
+CELL_LOG = "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log"
+
+
+def one_lbfgs_cell(workflow, checkpoint_every: float, **lbfgs) -> None:
+    """A study of one L-BFGS cell (:data:`CELL`) that checkpoints every ``checkpoint_every`` seconds."""
+    config = tiny_config()
+    config["checkpoint_every"] = checkpoint_every
+    config["strategies"]["lbfgs"].update(stop_when_stalled=0, **lbfgs)
+    config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
+    workflow.write_config(config)
+
+
+def wait_for_checkpoint(process, checkpoint, deadline: float, interval: float) -> None:
+    """Until ``checkpoint`` exists, while ``process`` (a background Snakemake) runs and ``deadline`` is ahead."""
+    import time
+
+    while not checkpoint.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "training never checkpointed"
+        time.sleep(interval)
+
+
 def test_reruns_stay_local(workflow):
     config = tiny_config()
     workflow.write_config(config)
@@ -149,25 +172,14 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_goes_on(workflow):
     import os
     import signal
     import subprocess
-    import sys
     import time
 
-    config = tiny_config()
-    config["checkpoint_every"] = 0.2
-    config["strategies"]["lbfgs"].update(steps=1000, stop_when_stalled=0)
-    config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
-    workflow.write_config(config)
-    log = workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log"
-    checkpoint = workflow.workdir / "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc.ckpt"
-    command = [sys.executable, "-m", "snakemake", "-s", str(workflow.repo / "Snakefile"),
-               "--configfile", str(workflow.configfile), "--cores", "2", "figures"]
-    process = subprocess.Popen(command, cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    one_lbfgs_cell(workflow, 0.2, steps=1000)
+    log = workflow.workdir / CELL_LOG
+    checkpoint = workflow.workdir / f"{CELL}.ckpt"
+    process = workflow.start_snakemake("figures", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 300
-        while not checkpoint.exists():
-            assert process.poll() is None and time.monotonic() < deadline, "training never checkpointed"
-            time.sleep(0.2)
+        wait_for_checkpoint(process, checkpoint, time.monotonic() + 300, 0.2)
         os.killpg(process.pid, signal.SIGINT)
         output, _ = process.communicate(timeout=120)
     finally:
@@ -224,7 +236,7 @@ def test_a_cell_another_process_trains_fails_alone_and_the_same_command_ends_the
     config = tiny_config()
     config["studies"][0]["strategies"] = ["lbfgs"]
     workflow.write_config(config)
-    held = workflow.workdir / "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
+    held = workflow.workdir / CELL
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys\nfrom sciml.training.checkpoint import cell_lock\n"
          "with cell_lock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.readline()", str(held)],
@@ -235,8 +247,7 @@ def test_a_cell_another_process_trains_fails_alone_and_the_same_command_ends_the
     finally:
         holder.communicate("\n", timeout=60)
     assert result.returncode != 0
-    last = (workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log").read_text() \
-        .strip().splitlines()[-1]
+    last = (workflow.workdir / CELL_LOG).read_text().strip().splitlines()[-1]
     assert last.startswith("sciml train: error: cell pinn/convection/lbfgs at beta=30 n_f=100: another process "
                            f"(pid {holder.pid} on ") and "is training this cell" in last, last
     assert not held.exists()
@@ -256,30 +267,19 @@ def test_after_a_kill_9_of_snakemake_the_orphaned_trainer_keeps_its_cell(workflo
     import os
     import signal
     import subprocess
-    import sys
     import time
 
-    config = tiny_config()
-    config["checkpoint_every"] = 0.05
-    config["strategies"]["lbfgs"].update(steps=100, max_iter=5, stop_when_stalled=0)
-    config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
-    workflow.write_config(config)
-    relative = "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
-    cell = workflow.workdir / relative
+    one_lbfgs_cell(workflow, 0.05, steps=100, max_iter=5)
+    cell = workflow.workdir / CELL
     checkpoint, lock = cell.with_name(cell.name + ".ckpt"), cell.with_name(cell.name + ".lock")
-    log = workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log"
-    command = [sys.executable, "-m", "snakemake", "-s", str(workflow.repo / "Snakefile"),
-               "--configfile", str(workflow.configfile), "--cores", "2", "figures"]
-    first = subprocess.Popen(command, cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    log = workflow.workdir / CELL_LOG
+    first = workflow.start_snakemake("figures", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while not checkpoint.exists():
-            assert first.poll() is None and time.monotonic() < deadline, "training never checkpointed"
-            time.sleep(0.05)
+        wait_for_checkpoint(first, checkpoint, deadline, 0.05)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=60)
-        orphan = training_process(relative)
+        orphan = training_process(CELL)
         os.kill(orphan, signal.SIGSTOP)  # held mid-training, however long the next runs take
 
         locked = workflow.snakemake("figures", check=False)
@@ -335,25 +335,15 @@ def test_a_cell_finished_after_a_kill_9_of_snakemake_is_kept_when_snakemake_reru
     import os
     import signal
     import subprocess
-    import sys
     import time
 
-    config = tiny_config()
-    config["checkpoint_every"] = 0.05
-    config["strategies"]["lbfgs"].update(steps=40, max_iter=5, stop_when_stalled=0)
-    config["studies"][0].update(strategies=["lbfgs"], axes={"beta": [30], "n_f": [100]})
-    workflow.write_config(config)
-    cell = workflow.workdir / "results/cells/pinn/convection/lbfgs/beta=30__n_f=100.nc"
-    log = workflow.workdir / "results/logs/cells/pinn/convection/lbfgs/beta=30__n_f=100.log"
-    command = [sys.executable, "-m", "snakemake", "-s", str(workflow.repo / "Snakefile"),
-               "--configfile", str(workflow.configfile), "--cores", "2", "figures"]
-    first = subprocess.Popen(command, cwd=workflow.workdir, env=workflow.env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    one_lbfgs_cell(workflow, 0.05, steps=40, max_iter=5)
+    cell = workflow.workdir / CELL
+    log = workflow.workdir / CELL_LOG
+    first = workflow.start_snakemake("figures", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while not cell.with_name(cell.name + ".ckpt").exists():
-            assert first.poll() is None and time.monotonic() < deadline, "training never checkpointed"
-            time.sleep(0.05)
+        wait_for_checkpoint(first, cell.with_name(cell.name + ".ckpt"), deadline, 0.05)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=60)
         while cell.with_name(cell.name + ".lock").exists() or not cell.exists():  # the orphan ends its cell
