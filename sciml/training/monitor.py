@@ -88,16 +88,20 @@ class Monitor:
         self.steps_run = 0
         self._observe(0, params, total, components)
 
+    def _evaluate(self, total=None, components=None) -> tuple[float, dict[str, float], float]:
+        """Loss, its terms and the test error at the current parameters (the loss as given when already known)."""
+        if total is None:
+            total, components = self.objective.loss()
+        return total.item(), {name: value.item() for name, value in components.items()}, self.objective.test_error()
+
     def _observe(self, step: int, params: torch.Tensor, total=None, components=None) -> None:
         h = self.history
         if step in self._record_index:
-            if total is None:
-                total, components = self.objective.loss()
             i = self._record_index[step]
-            h.train_loss[i] = self.latest_loss = total.item()
-            for name, value in components.items():
-                h.terms[name][i] = value.item()
-            h.test_error[i] = self.objective.test_error()
+            self.latest_loss, terms, h.test_error[i] = self._evaluate(total, components)
+            h.train_loss[i] = self.latest_loss
+            for name, value in terms.items():
+                h.terms[name][i] = value
         if step in self._snapshot_index:
             h.snapshots[self._snapshot_index[step]] = params.cpu().numpy()
 
@@ -163,9 +167,7 @@ class Monitor:
                 total, test_error = h.train_loss[i], h.test_error[i]
                 terms = {name: values[i] for name, values in h.terms.items()}
             else:
-                loss, components = self.objective.loss()
-                total, test_error = loss.item(), self.objective.test_error()
-                terms = {name: value.item() for name, value in components.items()}
+                total, terms, test_error = self._evaluate()
             h.train_loss[later], h.test_error[later] = total, test_error
             for name, value in terms.items():
                 h.terms[name][later] = value
