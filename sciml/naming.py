@@ -82,6 +82,8 @@ def robustness_path(results: str, model: str, problem: str, strategy: str) -> st
 def guidance_path(results: str) -> str:
     """Regime-aware guidance across every study (NetCDF; the same stem with ``.csv`` holds the table)."""
     return str(PurePosixPath(results, "analysis", "guidance.nc"))
+
+
 def diagnostic_path(results: str, diagnostic: str, model: str, problem: str, strategy: str,
                     axes: Mapping[str, float | int]) -> str:
     """One diagnostic's result for one cell (``strategy`` is ``A_vs_B`` for a two-strategy diagnostic)."""

@@ -29,7 +29,6 @@ TINY = {"architecture": "mlp", "hidden": [8, 8], "activation": "tanh"}
 BETA, N_F = 5.0, 64
 
 
-
 @pytest.fixture(scope="module")
 def pinn_data():
     return convection_data(BETA, N_F)[1]

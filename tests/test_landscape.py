@@ -30,7 +30,6 @@ from support import Quadratic, convection_objective
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-
 def bits(objective: Objective) -> list[torch.Tensor]:
     """The parameters' raw bits (an integer view: NaN == NaN and 0.0 != -0.0)."""
     views = {torch.float64: torch.int64, torch.float32: torch.int32}

@@ -108,7 +108,6 @@ def run(objective: Objective, settings: dict, monitor_class=Monitor):
     return strategy, monitor
 
 
-
 # -- tiny PINN ----------------------------------------------------------------------------------------------
 
 TINY = {"architecture": "mlp", "hidden": [10, 10], "activation": "tanh"}

@@ -16,7 +16,6 @@ PER_CELL_PROVENANCE = ("config_hash", "config", "git_commit", "device", "torch_t
                        "checkpoint_resumes")
 
 
-
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> None:
     """Write atomically: a killed job never leaves a file that looks complete."""
     encoding = {

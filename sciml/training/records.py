@@ -13,6 +13,8 @@ import xarray as xr
 STATUS_OK = 0
 STATUS_DIVERGED = 1
 STATUS_ATTRS = {"flag_values": np.array([STATUS_OK, STATUS_DIVERGED], dtype=np.int8), "flag_meanings": "ok diverged"}
+
+
 @dataclass
 class History:
     components: list[str]
@@ -78,8 +80,6 @@ def cell_dataset(axes: Mapping[str, float], results: Sequence[SeedResult], attrs
         attrs=dict(attrs),
     )
     return ds.expand_dims({name: [float(value)] for name, value in axes.items()})
-
-
 
 
 def seed_result(seed: int, history: History, final_params: np.ndarray, status: int, stop_step: int,

@@ -24,6 +24,7 @@ from sciml.training.records import STATUS_DIVERGED, STATUS_OK, SeedResult, cell_
 
 log = logging.getLogger(__name__)
 
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

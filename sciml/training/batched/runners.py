@@ -38,6 +38,7 @@ BatchStep = Callable[[list[int]], list[float]]
 #: a strategy's phases: (length in steps, step function), built before the first step
 Phases = list[tuple[int, BatchStep]]
 
+
 def _lbfgs(batch: SeedBatch, s: Mapping[str, Any], lr_key: str) -> BatchStep:
     return BatchedLBFGS(batch, **lbfgs_arguments(s, lr_key)).step
 
