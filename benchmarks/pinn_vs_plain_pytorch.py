@@ -7,10 +7,11 @@ Both compute the convection PINN loss (β = 30; MSE of u_t + β u_x at N_f resid
 condition at 257 points, of the periodic boundary at 101 times) and its gradient for the same 2-50-50-50-1
 tanh network in float32. The plain loop writes the textbook code (and the paper's): one autograd call with a
 created graph per derivative, u_t then u_x. The project evaluates :class:`sciml.problems.pinn.PINNObjective`,
-which takes both first derivatives from one backward pass (:func:`sciml.problems.pinn.input_fields`). The two
-alternate A B A B within one process so that load on a shared
-machine hits both alike; the table reports the median CPU milliseconds of each and their ratio, after
-checking that both give the same loss.
+which takes both first derivatives from one backward pass (:func:`sciml.problems.pinn.input_fields`), and
+the project with ``compile: true`` (:mod:`sciml.training.compiled`: the functional loss and its gradient
+compiled by ``torch.compile``; compiling happens before the timing and is reported on its own). The three
+alternate A B C A B C within one process so that load on a shared machine hits them alike; the table reports
+the median CPU milliseconds of each and the ratios to plain PyTorch, after checking that all give the same loss.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 
 from sciml.models.build import build_model
 from sciml.problems import get_problem
+from sciml.training.compiled import compiled_loss
 
 BETA = 30.0
 
@@ -66,16 +68,28 @@ def measure(n_f: int, repeats: int) -> dict:
         torch.autograd.grad(loss, params)
         return loss
 
-    same = torch.allclose(plain(), project(), rtol=1e-5)
-    times = {"plain": [], "project": []}
+    compiled_total = compiled_loss(objective)
+
+    def compiled():
+        loss = compiled_total()
+        torch.autograd.grad(loss, params)
+        return loss
+
+    start = time.perf_counter()
+    reference = plain()
+    same = all(torch.allclose(reference, run(), rtol=1e-5) for run in (project, compiled))  # compiles here
+    compile_s = time.perf_counter() - start
+    runs = {"plain": plain, "project": project, "compiled": compiled}
+    times = {name: [] for name in runs}
     for _ in range(repeats):
-        for name, run in (("plain", plain), ("project", project)):
+        for name, run in runs.items():
             start = time.process_time()
             run()
             times[name].append(1e3 * (time.process_time() - start))
-    plain_ms, project_ms = statistics.median(times["plain"]), statistics.median(times["project"])
-    return {"n_f": n_f, "plain_ms": plain_ms, "project_ms": project_ms, "ratio": plain_ms / project_ms,
-            "same_loss": same}
+    ms = {name: statistics.median(values) for name, values in times.items()}
+    return {"n_f": n_f, "plain_ms": ms["plain"], "project_ms": ms["project"], "compiled_ms": ms["compiled"],
+            "ratio": ms["plain"] / ms["project"], "compiled_ratio": ms["plain"] / ms["compiled"],
+            "compile_s": compile_s, "same_loss": same}
 
 
 def main() -> None:
@@ -88,9 +102,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rows = [measure(n_f, args.repeats) for n_f in args.n_f]
     print(f"one loss + gradient, CPU ms (median of {args.repeats}, {args.threads} thread(s), torch {torch.__version__})")
-    print("| N_f | plain PyTorch | project | ratio | same loss |\n|---|---|---|---|---|")
+    print("| N_f | plain PyTorch | project | ratio | project, compiled | ratio | first call, s | same loss |\n"
+          "|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['n_f']:,} | {row['plain_ms']:.2f} | {row['project_ms']:.2f} | {row['ratio']:.2f} | "
+              f"{row['compiled_ms']:.2f} | {row['compiled_ratio']:.2f} | {row['compile_s']:.1f} | "
               f"{row['same_loss']} |")
     if args.out:
         with open(args.out, "w") as file:

@@ -71,6 +71,18 @@ def convection_objective(model: nn.Module | None = None, *, data=None, beta: flo
     return problem.objective(settings, {"beta": beta, "n_f": n_f}, data, model, torch.device("cpu"))
 
 
+def small_pinn_objective(name: str, seed: int = 0, coefficient: float = 3.0, n_points: int = 40):
+    """A PINN objective of problem ``name`` with a [12, 12, 12] tanh MLP in float64, initialised with ``seed``."""
+    problem = get_problem(name)
+    settings = problem.settings()
+    data = {"reference": problem.generate("reference", settings, coefficient),
+            "collocation": problem.generate("collocation", settings, n_points)}
+    torch.manual_seed(seed)
+    model = build_model({"architecture": "mlp", "hidden": [12, 12, 12], "activation": "tanh"}, 2, 1).to(torch.float64)
+    return problem.objective(settings, {problem.difficulty_axis: coefficient, problem.data_axis: n_points}, data,
+                             model, torch.device("cpu"))
+
+
 PINN = {"architecture": "mlp", "hidden": [50, 50, 50], "activation": "tanh", "dtype": "float32"}
 
 

@@ -10,24 +10,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sciml.models.build import build_model
-from sciml.problems import get_problem
 from sciml.problems.pinn import _predict, derivative, input_fields
 from sciml.training.batched.stacked import ParameterLayout, StackedModel, stack_parameters
 
+from support import small_pinn_objective
+
 F64 = torch.float64
 PROBLEMS = ["convection", "reaction", "wave", "reaction_diffusion"]
-
-
-def objective(name: str, seed: int = 0, coefficient: float = 3.0, n_points: int = 40):
-    problem = get_problem(name)
-    settings = problem.settings()
-    data = {"reference": problem.generate("reference", settings, coefficient),
-            "collocation": problem.generate("collocation", settings, n_points)}
-    torch.manual_seed(seed)
-    model = build_model({"architecture": "mlp", "hidden": [12, 12, 12], "activation": "tanh"}, 2, 1).to(F64)
-    return problem.objective(settings, {problem.difficulty_axis: coefficient, problem.data_axis: n_points}, data,
-                             model, torch.device("cpu"))
 
 
 def textbook_fields(model, x, t, names):
@@ -55,9 +44,9 @@ def loss_grad_hvp(obj):
 def test_residuals_gradient_and_hessian_equal_the_textbook(name, monkeypatch):
     import sciml.problems.pinn as pinn
 
-    ours = loss_grad_hvp(objective(name))
+    ours = loss_grad_hvp(small_pinn_objective(name))
     monkeypatch.setattr(pinn, "input_fields", textbook_fields)
-    textbook = loss_grad_hvp(objective(name))
+    textbook = loss_grad_hvp(small_pinn_objective(name))
     assert ours[0].keys() == textbook[0].keys()
     for term in ours[0]:
         torch.testing.assert_close(ours[0][term], textbook[0][term], rtol=1e-13, atol=1e-13)
@@ -67,7 +56,7 @@ def test_residuals_gradient_and_hessian_equal_the_textbook(name, monkeypatch):
 
 
 def test_a_seed_stacked_network_gets_each_rows_own_derivatives():
-    objs = [objective("wave", seed) for seed in (0, 1, 2)]
+    objs = [small_pinn_objective("wave", seed) for seed in (0, 1, 2)]
     stacked = StackedModel(objs[0].model, ParameterLayout(objs[0].model), stack_parameters([o.model for o in objs]))
     x, t = objs[0].collocation
     names = ("u_t", "u_x", "u_xx", "u_tt")
@@ -79,7 +68,7 @@ def test_a_seed_stacked_network_gets_each_rows_own_derivatives():
 
 
 def test_only_known_fields_are_computed():
-    obj = objective("reaction")
+    obj = small_pinn_objective("reaction")
     x, t = obj.collocation
     assert set(input_fields(obj.model, x, t, ("u_t",))) == {"u", "u_t"}
     assert set(input_fields(obj.model, x, t, ())) == {"u"}

@@ -7,13 +7,14 @@ solution; this module supplies grids, collocation sampling, the residual terms a
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
+from torch.func import functional_call, vjp
 
 from sciml.problems.base import Problem, tensor_converter
 from sciml.training.objective import Objective, relative_l2
@@ -42,9 +43,7 @@ def input_fields(model, x: torch.Tensor, t: torch.Tensor, names: tuple[str, ...]
     u_t together), kept in the graph so that the loss can be differentiated again; each second derivative is one
     more pass. Forward-mode propagation was measured slower on CPU at these sizes (docs/BENCHMARKS.md).
     """
-    unknown = sorted(set(names) - set(FIELDS))
-    if unknown:
-        raise KeyError(f"unknown PINN fields {unknown}; known: {list(FIELDS)}")
+    _check_fields(names)
     x, t = x.detach().requires_grad_(True), t.detach().requires_grad_(True)
     u = _predict(model, x, t)
     fields = {"u": u}
@@ -56,6 +55,46 @@ def input_fields(model, x: torch.Tensor, t: torch.Tensor, names: tuple[str, ...]
             if f"u_{axis}{axis}" in names:
                 fields[f"u_{axis}{axis}"] = derivative(du, leaf)
     return {name: fields[name] for name in ("u", *names)}
+
+
+def functional_fields(u_of: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, t: torch.Tensor,
+                      names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """:func:`input_fields` written with ``torch.func`` transforms, for ``u_of`` mapping points (N, 2) to u (N).
+
+    The same derivatives in the same order of operations (one vector-Jacobian product for every first
+    derivative, one more per second derivative), but as a pure function of its inputs, which ``torch.func`` can
+    differentiate again and ``torch.compile`` can trace (it cannot trace ``torch.autograd.grad`` with a created
+    graph): the compiled loss of :mod:`sciml.training.compiled` is built on it.
+    """
+    _check_fields(names)
+    points = torch.stack([x, t], dim=-1)
+    if not names:
+        return {"u": u_of(points)}
+
+    def gradient(at: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        u, pull = vjp(u_of, at)
+        (du,) = pull(torch.ones_like(u))
+        return du, u  # (N, 2): u_x, u_t per point; u as the auxiliary output
+
+    seconds = [k for k, axis in enumerate("xt") if f"u_{axis}{axis}" in names]
+    if seconds:
+        du, pull_du, u = vjp(gradient, points, has_aux=True)
+    else:
+        du, u = gradient(points)
+    fields = {"u": u, "u_x": du[:, 0], "u_t": du[:, 1]}
+    for k in seconds:
+        # the points are independent, so the product with the k-th unit vector at every point is d(du_k)/d(x, t)
+        unit = torch.zeros_like(du)
+        unit[:, k] = 1.0
+        (d2u,) = pull_du(unit)
+        fields["u_xx" if k == 0 else "u_tt"] = d2u[:, k]
+    return {name: fields[name] for name in ("u", *names)}
+
+
+def _check_fields(names: tuple[str, ...]) -> None:
+    unknown = sorted(set(names) - set(FIELDS))
+    if unknown:
+        raise KeyError(f"unknown PINN fields {unknown}; known: {list(FIELDS)}")
 
 
 class PINNProblem(Problem):
@@ -213,31 +252,52 @@ class PINNObjective(Objective):
 
     def _residuals(self, model, copies: int | None) -> dict[str, torch.Tensor]:
         """The terms for ``model``; with ``copies``, for that many parameter sets at once (seed batching)."""
-        problem = self.problem
 
         def leaf(points: torch.Tensor) -> torch.Tensor:
             # Input derivatives of several copies need one input leaf per copy: the gradient of the summed
             # outputs with respect to shared inputs would add the copies' derivatives up.
             return points.detach() if copies is None else points.detach().expand(copies, *points.shape).clone()
 
+        return self._terms(lambda x, t, names: input_fields(model, leaf(x), leaf(t), names),
+                           lambda x, t: _predict(model, leaf(x), leaf(t)))
+
+    def _terms(self, fields_at: Callable[[torch.Tensor, torch.Tensor, tuple[str, ...]], dict[str, torch.Tensor]],
+               predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The residual of every loss term, from u and its derivatives (``fields_at``) and u alone (``predict``)
+        at given points: one assembly for the autograd and the functional evaluation."""
+        problem = self.problem
         x, t = self.collocation
         if self._offsets is not None:
             x, t = x + self._offsets[:, 0], t + self._offsets[:, 1]
-        fields = input_fields(model, leaf(x), leaf(t), problem.derivatives)
-        terms = {"pde": problem.pde_residual(fields, self.coefficient, self.settings)}
+        terms = {"pde": problem.pde_residual(fields_at(x, t, problem.derivatives), self.coefficient, self.settings)}
 
         x0, t0, u0 = self.initial
         if problem.initial_velocity_zero:
-            initial = input_fields(model, leaf(x0), leaf(t0), ("u_t",))
+            initial = fields_at(x0, t0, ("u_t",))
             terms["ic"], terms["ic_velocity"] = initial["u"] - u0, initial["u_t"]
         else:
-            terms["ic"] = _predict(model, leaf(x0), leaf(t0)) - u0
+            terms["ic"] = predict(x0, t0) - u0
 
-        tb = leaf(self.boundary_t)
-        left = _predict(model, torch.full_like(tb, problem.x_range[0]), tb)
-        right = _predict(model, torch.full_like(tb, problem.x_range[1]), tb)
+        tb = self.boundary_t
+        left = predict(torch.full_like(tb, problem.x_range[0]), tb)
+        right = predict(torch.full_like(tb, problem.x_range[1]), tb)
         terms["bc"] = right - left if problem.boundary == "periodic" else torch.cat([left, right], dim=-1)
         return terms
+
+    # -- functional evaluation ----------------------------------------------------------------------------------
+    def functional_loss(self) -> Callable[[tuple[torch.Tensor, ...]], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        names = [name for name, p in self.model.named_parameters() if p.requires_grad]
+        model = self.model
+
+        def loss(parameters: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            def u_of(points: torch.Tensor) -> torch.Tensor:
+                return functional_call(model, dict(zip(names, parameters)), (points,)).squeeze(-1)
+
+            terms = self._terms(lambda x, t, fields: functional_fields(u_of, x, t, fields),
+                                lambda x, t: u_of(torch.stack([x, t], dim=-1)))
+            return self.weighted_total(terms)
+
+        return loss
 
     # -- curriculum learning ------------------------------------------------------------------------------
     @property

@@ -20,6 +20,7 @@ SCHEDULES = ("constant", "cosine")
 
 class Adam(Strategy):
     method = "adam"
+    compile_support = True
     defaults = {
         "lr": 1e-3,
         "schedule": "constant",
@@ -52,4 +53,4 @@ class Adam(Strategy):
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(s["steps"]))
         elif s["lr_decay"] != 1:
             scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=s["lr_decay"])
-        return [OptimizerPhase(optimizer, total_loss(objective), scheduler)]
+        return [OptimizerPhase(optimizer, total_loss(objective, s["compile"]), scheduler)]

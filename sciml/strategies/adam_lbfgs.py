@@ -9,6 +9,7 @@ from sciml.training.objective import Objective
 
 class AdamLBFGS(PhasedStrategy):
     method = "adam_lbfgs"
+    compile_support = True
     phase_steps = ("adam_steps", "lbfgs_steps")
     defaults = {
         "adam_steps": 1000,

@@ -41,6 +41,10 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
     # train a cell's seeds together where the method and objective allow (sciml/training/batched): faster on a GPU, about
     # 1.6x on one CPU thread at N_f = 1,000 but slower at 10,000 (docs/BENCHMARKS.md), and not checkpointed yet
     "batch_seeds": False,
+    # compute loss and gradient with torch.compile (sciml/training/compiled.py): faster per evaluation, but the
+    # first one compiles for seconds (docs/BENCHMARKS.md). Strategies with compile_support only; PINN objectives;
+    # seeds one by one or together
+    "compile": False,
 }
 
 
@@ -149,7 +153,13 @@ class FunctionPhase(Phase):
         return self.step()
 
 
-def total_loss(objective: Objective) -> Callable[[], torch.Tensor]:
+def total_loss(objective: Objective, compiled: bool = False) -> Callable[[], torch.Tensor]:
+    """The function an optimizer phase minimises: the objective's total loss, computed by compiled code with
+    ``compiled`` (the strategy's ``compile`` setting)."""
+    if compiled:
+        from sciml.training.compiled import compiled_loss  # torch.compile loads only where a cell compiles
+
+        return compiled_loss(objective)
     return lambda: objective.loss()[0]
 
 
@@ -158,11 +168,16 @@ class Strategy(ABC):
     defaults: Mapping[str, Any] = {}
     #: ranges of this strategy's own settings, or where its meaning of a shared one differs (see SETTING_RULES)
     rules: Mapping[str, tuple[Callable[[Any], bool], str]] = {}
+    #: whether the strategy's phases honour ``compile: true`` (all their losses through :func:`total_loss`)
+    compile_support = False
 
     def __init__(self, settings: Mapping[str, Any]):
         settings = {key: value for key, value in settings.items() if key != "method"}
         self.settings = merge_settings(f"strategy method {self.method!r}", {**COMMON_DEFAULTS, **self.defaults}, settings)
         check_settings(self.method, self.settings, {**SETTING_RULES, **self.rules})
+        if self.settings["compile"] and not self.compile_support:
+            raise ValueError(f"strategy method {self.method!r}: 'compile' is supported by the methods "
+                             f"adam, lbfgs and adam_lbfgs only; set compile: false")
 
     def schedule(self) -> Schedule:
         s = self.settings

@@ -13,6 +13,7 @@ from sciml.training.objective import Objective
 
 class LBFGS(Strategy):
     method = "lbfgs"
+    compile_support = True
     defaults = {
         "lr": 1.0,
         "max_iter": 20,
@@ -26,4 +27,4 @@ class LBFGS(Strategy):
     def phases(self, objective: Objective) -> list[Phase]:
         s = self.settings
         optimizer = torch.optim.LBFGS(objective.parameters(), **lbfgs_arguments(s, lr_key="lr"))
-        return [OptimizerPhase(optimizer, total_loss(objective))]
+        return [OptimizerPhase(optimizer, total_loss(objective, s["compile"]))]

@@ -44,11 +44,11 @@ def adam_phase(objective: Objective, settings: Mapping[str, Any]) -> OptimizerPh
     optimizer = torch.optim.Adam(
         objective.parameters(), lr=settings["adam_lr"], betas=tuple(settings["adam_betas"]), eps=settings["adam_eps"]
     )
-    return OptimizerPhase(optimizer, total_loss(objective))
+    return OptimizerPhase(optimizer, total_loss(objective, settings["compile"]))
 
 
 def lbfgs_phase(objective: Objective, settings: Mapping[str, Any]) -> OptimizerPhase:
-    return OptimizerPhase(lbfgs_optimizer(objective.parameters(), settings), total_loss(objective))
+    return OptimizerPhase(lbfgs_optimizer(objective.parameters(), settings), total_loss(objective, settings["compile"]))
 
 
 class PhasedStrategy(Strategy):

@@ -14,7 +14,8 @@ one raises :class:`Unsupported` (a ``NotImplementedError``) naming its type and 
 A third serves training the seeds of a cell together (``sciml.training.batched``): ``batched_residuals`` and
 ``batched_test_error`` evaluate the objective for a stack of parameter sets at once, through a stand-in
 model whose inputs and outputs carry a leading copy dimension. An objective without them is trained one seed
-after another.
+after another. A fourth, ``functional_loss``, gives the loss as a pure function of the parameters, which
+``compile: true`` turns into one compiled evaluation of loss and gradient (``sciml.training.compiled``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 CURRICULUM = "curriculum learning (difficulty, set_difficulty, reset_difficulty)"
 PERTURBATION = "residual-point perturbation (collocation_points, perturbed_collocation)"
 SEED_BATCHING = "seed batching (batched_residuals, batched_test_error)"
+FUNCTIONAL = "functional evaluation (functional_loss), which compile: true needs"
 
 
 class Unsupported(NotImplementedError):
@@ -54,11 +56,15 @@ class Objective(ABC):
         """Relative L2 error against the reference solution on the test set."""
 
     def components(self) -> dict[str, torch.Tensor]:
-        return {name: residual.square().mean() for name, residual in self.residuals().items()}
+        return self.weighted_total(self.residuals())[1]
 
     def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss (weighted sum of the terms, unit weights by default) and the unweighted terms."""
-        components = self.components()
+        return self.weighted_total(self.residuals())
+
+    def weighted_total(self, residuals: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss and its terms (each the mean square of its residual) from the residual vectors."""
+        components = {name: residual.square().mean() for name, residual in residuals.items()}
         total = sum(self.weights.get(name, 1.0) * value for name, value in components.items())
         return total, components
 
@@ -89,6 +95,13 @@ class Objective(ABC):
         """Within the context, the residual term is evaluated at ``collocation_points() + offsets``; the
         other terms are unchanged."""
         raise Unsupported(self, PERTURBATION)
+
+    # -- functional evaluation (optional) ------------------------------------------------------------------
+    def functional_loss(self) -> Callable[[tuple[torch.Tensor, ...]], tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        """:meth:`loss` as a pure function of the trainable parameters (a tuple in the order of
+        :meth:`parameters`), written so that ``torch.func`` and ``torch.compile`` can transform it. It reads
+        the objective's data when called, so it follows later changes of them."""
+        raise Unsupported(self, FUNCTIONAL)
 
     # -- seed batching (optional) ----------------------------------------------------------------------------
     def batched_residuals(self, model: Callable[[torch.Tensor], torch.Tensor], copies: int) -> dict[str, torch.Tensor]:

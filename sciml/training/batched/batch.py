@@ -24,11 +24,16 @@ class SeedBatch:
     """Seeds of one cell: ``objective`` (built on the first seed's model) supplies the shared data and the
     batched evaluation; ``models`` (one per seed, same architecture) supply the initial rows of ``theta``."""
 
-    def __init__(self, objective: Objective, models: Sequence[torch.nn.Module]):
+    def __init__(self, objective: Objective, models: Sequence[torch.nn.Module], compiled: bool = False):
         self.objective = objective
         self.module = models[0]
         self.layout = ParameterLayout(self.module)
         self.theta = stack_parameters(models)
+        self._compiled = None
+        if compiled:  # the strategy's compile: true
+            from sciml.training.compiled import compiled_rows  # torch.compile loads only where a cell compiles
+
+            self._compiled = compiled_rows(objective, self.layout.unflatten)
         #: rows still training: the monitor's shared evaluations cover these
         self.live = list(range(len(models)))
         self._cache: dict[int, tuple[torch.Tensor, dict[str, torch.Tensor], float]] = {}
@@ -50,6 +55,9 @@ class SeedBatch:
 
         The rows are independent, so the gradient of the summed losses is each row's own gradient.
         """
+        if self._compiled is not None:
+            total, grad = self._compiled(theta)
+            return total.detach(), grad
         theta = theta.detach().requires_grad_(True)
         with torch.enable_grad():
             total, _ = self.losses(theta)

@@ -128,7 +128,7 @@ def train_seeds_together(
     if not supports_seed_batching(objective):
         return None
 
-    batch = SeedBatch(objective, models)
+    batch = SeedBatch(objective, models, compiled=strategy.settings["compile"])
     seeds = SeedMonitors(batch, strategy.schedule(), spec["seeds"], on_step)
     start = time.perf_counter()
     train_batch(PHASES[strategy.method](batch, strategy.settings), seeds)
