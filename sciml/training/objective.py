@@ -56,17 +56,21 @@ class Objective(ABC):
         """Relative L2 error against the reference solution on the test set."""
 
     def components(self) -> dict[str, torch.Tensor]:
-        return self.weighted_total(self.residuals())[1]
+        """The unweighted loss terms; objectives whose loss is not made of residuals override this."""
+        return _mean_squares(self.residuals())
 
     def loss(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss (weighted sum of the terms, unit weights by default) and the unweighted terms."""
-        return self.weighted_total(self.residuals())
+        components = self.components()
+        return self._weighted_sum(components), components
 
     def weighted_total(self, residuals: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss and its terms (each the mean square of its residual) from the residual vectors."""
-        components = {name: residual.square().mean() for name, residual in residuals.items()}
-        total = sum(self.weights.get(name, 1.0) * value for name, value in components.items())
-        return total, components
+        """The loss and its terms (each the mean square of its residual) from given residual vectors."""
+        components = _mean_squares(residuals)
+        return self._weighted_sum(components), components
+
+    def _weighted_sum(self, components: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return sum(self.weights.get(name, 1.0) * value for name, value in components.items())
 
     # -- curriculum learning (optional) ------------------------------------------------------------------
     @property
@@ -113,6 +117,10 @@ class Objective(ABC):
     def batched_test_error(self, model: Callable[[torch.Tensor], torch.Tensor], copies: int) -> list[float]:
         """:meth:`test_error` of each of ``copies`` parameter sets, ``model`` as in :meth:`batched_residuals`."""
         raise Unsupported(self, SEED_BATCHING)
+
+
+def _mean_squares(residuals: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: residual.square().mean() for name, residual in residuals.items()}
 
 
 def relative_l2(prediction: torch.Tensor, reference: torch.Tensor) -> float:
