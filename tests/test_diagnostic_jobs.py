@@ -282,6 +282,25 @@ def test_a_diverged_seed_gives_nan_not_an_error(lbfgs_cell):
     assert np.isfinite(out["lambda_max"].sel(seed=0)).all() and np.isnan(out["lambda_max"].sel(seed=1)).all()
 
 
+def test_combined_trace_carries_the_standard_error_of_its_seed_mean(lbfgs_cell, tmp_path):
+    cell, data = lbfgs_cell
+    write_netcdf(cell, tmp_path / "cell.nc")
+    regimes = build_regime_dataset([tmp_path / "cell.nc"], {
+        "model": "pinn", "problem": "convection", "strategy": "lbfgs", "axes": ["beta", "n_f"],
+        "smoothing_sigma": 0.7, "thresholds": {"train_loss": 1e-3, "test_error": 0.2}})
+    settings = {"snapshots": "last", "seeds": [], "lanczos_steps": 5, "power_iterations": 5, "trace_samples": 4,
+                "tol": 1e-3, "probe_seed": 0, "trace_target_rel_error": None}
+    write_netcdf(job("curvature", settings, [cell], data), tmp_path / "curvature.nc")
+    combined = combine_diagnostic([tmp_path / "curvature.nc"], regimes, {
+        "diagnostic": "curvature", "kind": "curvature", "model": "pinn", "problem": "convection",
+        "strategy": "lbfgs", "axes": ["beta", "n_f"], "flags": {"low_quantile": 0.25, "high_quantile": 0.75}})
+    final = combined.isel(snapshot=-1).squeeze(["beta", "n_f"])
+    se = final["trace_standard_error"].values
+    assert se.shape == (2,) and (se > 0).all()
+    assert float(combined["trace_mean_standard_error"].squeeze()) == pytest.approx(np.sqrt(se @ se) / 2, rel=1e-12)
+    assert float(combined["trace_mean"].squeeze()) == pytest.approx(final["trace"].values.mean(), rel=1e-12)
+
+
 def test_a_cell_without_its_model_settings_is_named(lbfgs_cell, tmp_path):
     cell, data = lbfgs_cell
     broken = cell.copy()

@@ -197,20 +197,23 @@ def curvature_dataset() -> xr.Dataset:
     maps = {name: ((), np.geomspace(1e-3, 10.0, 4).reshape(2, 2)) for name in
             ("train_loss_mean", "test_error_mean", "lambda_max_mean", "trace_mean")}
     flags = {"deceptive_sharpness": ((), [[0, 1], [0, 0]]), "deceptive_flatness": ((), [[0, 0], [1, 0]])}
-    ds = diagnostic_dataset({**maps, **flags, "lambda_max": (("seed", "snapshot"), lam),
+    trace_error = {"trace_mean_standard_error": ((), 0.25 * maps["trace_mean"][1])}
+    ds = diagnostic_dataset({**maps, **flags, **trace_error, "lambda_max": (("seed", "snapshot"), lam),
                              "loss": (("seed", "snapshot"), 1 / lam)},
                             flag_high_quantile=0.75, flag_low_quantile=0.25)
     return ds.assign_coords(snapshot_step=("snapshot", steps.astype(int)))
 
 
 def test_curvature_map_labels_its_four_maps_and_the_regimes():
-    from sciml.figures.curvature import MAP_PANELS, draw_curvature_map
+    from sciml.figures.curvature import MAP_PANELS, TRACE_ERROR_NOTE, draw_curvature_map
 
     figure = draw_curvature_map([curvature_dataset()])
     panels = image_axes(figure)
-    assert [ax.get_title() for ax in panels] == [label for _, label, _ in MAP_PANELS]
+    labels = [label for _, label, _ in MAP_PANELS]
+    assert [ax.get_title() for ax in panels] == [*labels[:3], labels[3] + TRACE_ERROR_NOTE]
     assert all(ax.get_xlabel() == "n_f" and ax.get_ylabel() == "beta" for ax in panels)
     assert {"S", "F"} <= {text.get_text() for text in panels[0].texts}
+    assert [text.get_text() for text in panels[3].texts].count("±25%") == 4  # the trace's relative error per cell
     assert_regime_legend(figure)
 
 

@@ -2,7 +2,8 @@
 
 The result is indexed by the study's axes like the regime dataset (cells the diagnostic did not probe are
 NaN), carries the regime dataset's labels and seed means, and, for curvature, the seed means at the final
-parameters and the deceptive-sharpness/flatness flags (:mod:`sciml.diagnostic_jobs.flags`).
+parameters (the trace's with its Hutchinson standard error) and the deceptive-sharpness/flatness flags
+(:mod:`sciml.diagnostic_jobs.flags`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from sciml.diagnostic_jobs.flags import FLAG_ATTRS, deceptive_flags
@@ -47,6 +49,12 @@ def _curvature_maps(ds: xr.Dataset, regimes: xr.Dataset, flags: Mapping[str, flo
     for name in ("lambda_max", "trace", "largest_magnitude"):
         ds[f"{name}_mean"] = final[name].where(ok).mean("seed")
         ds[f"{name}_mean"].attrs["long_name"] = f"{name} at the final parameters, mean over finished seeds"
+    # Hutchinson's noise only: the seeds' estimates are independent, so the seed mean's variance is the sum of
+    # their squared standard errors over the number of seeds squared. The seed-to-seed spread of the trace
+    # itself is a property of the models, not an estimation error, and is not part of it.
+    squared = np.square(final["trace_standard_error"]).where(ok)
+    ds["trace_mean_standard_error"] = np.sqrt(squared.sum("seed", min_count=1)) / ok.sum("seed").where(ok.any("seed"))
+    ds["trace_mean_standard_error"].attrs["long_name"] = "Hutchinson standard error of trace_mean"
     sharp, flat, low, high = deceptive_flags(
         ds["lambda_max_mean"].values, ds["train_loss_mean"].values, ds["regime"].values,
         regimes.attrs["threshold_train_loss"], flags["low_quantile"], flags["high_quantile"])
