@@ -7,7 +7,7 @@ solution; this module supplies grids, collocation sampling, the residual terms a
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ import xarray as xr
 from torch.func import functional_call, vjp
 
 from sciml.problems.base import Problem, tensor_converter
-from sciml.training.objective import Objective, relative_l2
+from sciml.training.objective import Objective, RowObjectives, relative_l2
 
 
 def derivative(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -351,13 +351,68 @@ class PINNObjective(Objective):
         return self._residuals(model, copies)
 
     def batched_test_error(self, model, copies: int) -> list[float]:
+        reference = self.test[2]
+        return [relative_l2(prediction, reference) for prediction in self._batched_test_predictions(model, copies)]
+
+    def _batched_test_predictions(self, model, copies: int) -> torch.Tensor:
         x, t, reference = self.test
         chunk = max(1, TEST_CHUNK // copies)  # activations of the size the one-seed path makes
         with torch.no_grad():
             x, t = x.expand(copies, *x.shape), t.expand(copies, *t.shape)
             parts = [_predict(model, xs, ts) for xs, ts in zip(x.split(chunk, dim=1), t.split(chunk, dim=1))]
-        predictions = torch.cat(parts, dim=1).reshape(copies, *reference.shape)
-        return [relative_l2(prediction, reference) for prediction in predictions]
+        return torch.cat(parts, dim=1).reshape(copies, *reference.shape)
+
+    # -- training cells together ---------------------------------------------------------------------------------
+    def joined(self, others: Sequence[PINNObjective], copies: Sequence[int]) -> RowObjectives:
+        """Cells of one problem and one set of points (one value of the data axis), each at its own PDE
+        coefficient: the rows' residuals differ only by their coefficient, their test errors by their
+        reference solution."""
+        for other in others:
+            self._check_joinable(other)
+        cells = [cell for cell, n in zip((self, *others), copies) for _ in range(n)]
+        like = self.collocation[0]
+        coefficients = torch.tensor([cell.coefficient for cell in cells], dtype=like.dtype, device=like.device)
+        references = torch.stack([cell.test[2] for cell in cells])
+
+        def rows_objective(rows: Sequence[int]) -> CellRows:
+            index = torch.as_tensor(list(rows), dtype=torch.long, device=like.device)
+            return CellRows(self, coefficients[index, None], references[index])
+
+        return rows_objective
+
+    def _check_joinable(self, other: PINNObjective) -> None:
+        if type(other) is not type(self) or type(other.problem) is not type(self.problem):
+            raise ValueError(f"a {type(other.problem).__name__} cell cannot train with {type(self.problem).__name__} cells")
+        if other.settings != self.settings or other.weights != self.weights:
+            raise ValueError("cells with other problem settings or term weights cannot train together")
+        if self._offsets is not None or other._offsets is not None or other.coefficient != other._cell[0]:
+            raise ValueError("cells train together at their own coefficient and points only")
+        tensors = {"collocation points": (self.collocation, other.collocation),
+                   "initial-condition points": (self.initial, other.initial),
+                   "boundary points": ((self.boundary_t,), (other.boundary_t,)),
+                   "test points": (self.test[:2], other.test[:2])}
+        for what, (mine, theirs) in tensors.items():
+            if any(a.shape != b.shape or not torch.equal(a, b) for a, b in zip(mine, theirs)):
+                raise ValueError(f"cells with other {what} cannot train together (at {self.problem.difficulty_axis} = "
+                                 f"{self.coefficient:g} and {other.coefficient:g})")
+        if other.test[2].shape != self.test[2].shape:
+            raise ValueError("cells with reference solutions of other shapes cannot train together")
+
+
+class CellRows(PINNObjective):
+    """Rows of joined cells (:meth:`PINNObjective.joined`): the first cell's points, each row's coefficient as a
+    column (the PDE residuals broadcast it over the row's points) and each row's reference solution."""
+
+    def __init__(self, first: PINNObjective, coefficients: torch.Tensor, references: torch.Tensor):
+        super().__init__(first.problem, first.coefficient, first.model, first.collocation, first.initial,
+                         first.boundary_t, first.test, first.settings)
+        self.weights = first.weights
+        self.coefficient = coefficients
+        self.references = references
+
+    def batched_test_error(self, model, copies: int) -> list[float]:
+        predictions = self._batched_test_predictions(model, copies)
+        return [relative_l2(prediction, reference) for prediction, reference in zip(predictions, self.references)]
 
 
 def _predict(model, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -14,14 +14,17 @@ one raises :class:`Unsupported` (a ``NotImplementedError``) naming its type and 
 A third serves training the seeds of a cell together (``sciml.training.batched``): ``batched_residuals`` and
 ``batched_test_error`` evaluate the objective for a stack of parameter sets at once, through a stand-in
 model whose inputs and outputs carry a leading copy dimension. An objective without them is trained one seed
-after another. A fourth, ``functional_loss``, gives the loss as a pure function of the parameters, which
-``compile: true`` turns into one compiled evaluation of loss and gradient (``sciml.training.compiled``).
+after another. ``joined`` goes one step further, for cells of one shape (the same points, other values of the
+difficulty axis) trained together: it gives, for any list of rows of the joined cells, the objective that
+evaluates those rows each on its own cell's problem. A fifth, ``functional_loss``, gives the loss as a pure
+function of the parameters, which ``compile: true`` turns into one compiled evaluation of loss and gradient
+(``sciml.training.compiled``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 
 import torch
@@ -29,7 +32,12 @@ import torch
 CURRICULUM = "curriculum learning (difficulty, set_difficulty, reset_difficulty)"
 PERTURBATION = "residual-point perturbation (collocation_points, perturbed_collocation)"
 SEED_BATCHING = "seed batching (batched_residuals, batched_test_error)"
+CELL_BATCHING = "training cells together (joined)"
 FUNCTIONAL = "functional evaluation (functional_loss), which compile: true needs"
+
+
+#: for a list of rows of joined cells, the objective that evaluates them (Objective.joined)
+RowObjectives = Callable[[Sequence[int]], "Objective"]
 
 
 class Unsupported(NotImplementedError):
@@ -117,6 +125,14 @@ class Objective(ABC):
     def batched_test_error(self, model: Callable[[torch.Tensor], torch.Tensor], copies: int) -> list[float]:
         """:meth:`test_error` of each of ``copies`` parameter sets, ``model`` as in :meth:`batched_residuals`."""
         raise Unsupported(self, SEED_BATCHING)
+
+    # -- training cells together (optional) -----------------------------------------------------------------
+    def joined(self, others: Sequence[Objective], copies: Sequence[int]) -> RowObjectives:
+        """This objective's cell and ``others`` as one stack of rows: ``copies[0]`` rows of this cell, then
+        ``copies[1]`` of ``others[0]``, and so on. Returns, for a list of those rows, an objective whose
+        :meth:`batched_residuals` and :meth:`batched_test_error` evaluate parameter set i on the problem of
+        row ``rows[i]``. Raises ValueError, naming what differs, where the cells do not share their shape."""
+        raise Unsupported(self, CELL_BATCHING)
 
 
 def _mean_squares(residuals: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -84,6 +84,27 @@ def train_cell(
         results.append(result)
     attrs = {**provenance_attrs(spec, device), **progress.provenance(), "seed_batching": "one by one"}
     return cell_dataset(spec["axes"], results, attrs)
+
+
+def train_cells(specs: Sequence[Mapping[str, Any]], datas: Sequence[Mapping[str, xr.Dataset]],
+                device: torch.device | None = None) -> list[xr.Dataset]:
+    """Train the cells ``specs`` (each with its data in ``datas``) as one batch of all their seeds
+    (:func:`sciml.training.batched.runners.train_cells_together`): cells of one shape, differing only in their
+    axis values. One dataset per cell, as :func:`train_cell` makes it; no checkpoints on this path."""
+    from sciml.training.batched.runners import train_cells_together  # only a batched job loads the batched optimizers
+
+    device = device or default_device()
+    steps = build_strategy(specs[0]["strategy_settings"]).schedule().steps
+    names = ", ".join(cell_name(spec) for spec in specs)
+    log.info("training %d cells together: %s; %d seed(s) each x %d steps on %s", len(specs), names,
+             len(specs[0]["seeds"]), steps, device)
+    together = ProgressLog(steps)
+    with memory_named(lambda: names, device, f"{len(specs)} cells together"):
+        results = train_cells_together(specs, datas, device,
+                                       on_step=lambda step, loss: together.update(step, loss, "cells together"))
+    batching = f"together, with {len(specs)} cells"
+    return [cell_dataset(spec["axes"], cell, {**provenance_attrs(spec, device), "seed_batching": batching})
+            for spec, cell in zip(specs, results)]
 
 
 def _train_together(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], device: torch.device,

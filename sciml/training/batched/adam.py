@@ -34,7 +34,7 @@ class BatchedAdam:
         every = rows == list(range(self.batch.size))
         index = slice(None) if every else torch.as_tensor(rows, device=self.batch.theta.device)
         theta, exp_avg, exp_avg_sq = self.batch.theta[index], self.exp_avg[index], self.exp_avg_sq[index]
-        loss, grad = self.batch.loss_and_grad(theta)
+        loss, grad = self.batch.loss_and_grad(theta, rows)
         if self.weight_decay != 0:
             grad = grad.add(theta, alpha=self.weight_decay)
         exp_avg.lerp_(grad, 1 - self.beta1)

@@ -164,7 +164,7 @@ class BatchedLBFGS:
         batch = self.batch
         rows = list(rows)
         index = self._index(rows)
-        loss, grad = batch.loss_and_grad(batch.theta[index])
+        loss, grad = batch.loss_and_grad(batch.theta[index], rows)
         orig_loss = loss.tolist()
         for row, value in zip(rows, orig_loss):
             self.loss[row] = value
@@ -294,7 +294,7 @@ class BatchedLBFGS:
             theta[index] = torch.addcmul(theta[index], self.d[index], self._column(rows))
             if n_iter == self.max_iter:  # torch skips the evaluation after the last iteration
                 return dict.fromkeys(rows, 0)
-            loss, grad = self.batch.loss_and_grad(theta[index])
+            loss, grad = self.batch.loss_and_grad(theta[index], rows)
             self.flat_grad[index] = grad
             for row, value in zip(rows, loss.tolist()):
                 self.loss[row] = value
@@ -312,7 +312,7 @@ class BatchedLBFGS:
             pending = list(trials)
             index = self._index(pending)
             steps = torch.as_tensor([trials[row] for row in pending], dtype=theta.dtype, device=theta.device)
-            loss, grad = self.batch.loss_and_grad(torch.addcmul(theta[index], self.d[index], steps[:, None]))
+            loss, grad = self.batch.loss_and_grad(torch.addcmul(theta[index], self.d[index], steps[:, None]), pending)
             gtd_new = rowdot(grad, self.d[index]).tolist()
             trials = {}
             for i, (row, value) in enumerate(zip(pending, loss.tolist())):

@@ -1,8 +1,11 @@
-"""Train every seed of a cell together, for the strategies that have a batched form.
+"""Train every seed of a cell together, or every seed of several cells, for the strategies that have a batched
+form.
 
 :func:`train_seeds_together` is what :func:`sciml.training.train.train_cell` tries first. It returns None (and the
 cell is trained one seed after another) unless the strategy's ``batch_seeds`` setting is on, its method has a
 batched form here (``lbfgs``, ``adam``, ``adam_lbfgs``) and the objective supports seed batching.
+:func:`train_cells_together` trains the seeds of several cells of one shape (cells that differ only in the
+value of their difficulty axis) as one batch, each row on its own cell's problem.
 
 Everything a seed records follows the sequential path's rules: the same initial parameters (same seeding),
 one real :class:`~sciml.training.monitor.Monitor` per seed (history, snapshots, divergence, stalling), the phase
@@ -13,6 +16,7 @@ by its number of seeds, so that, as in the sequential path, the seeds' times add
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -23,8 +27,9 @@ import xarray as xr
 from sciml.models.build import seeded_model
 from sciml.problems import get_problem
 from sciml.strategies import build_strategy
+from sciml.strategies.base import Strategy
 from sciml.strategies.phases import lbfgs_arguments
-from sciml.training.batched import batchable
+from sciml.training.batched import BATCHED_METHODS, batchable, batched_form
 from sciml.training.batched.adam import BatchedAdam
 from sciml.training.batched.batch import SeedBatch, SeedView
 from sciml.training.batched.lbfgs import BatchedLBFGS
@@ -129,19 +134,67 @@ def train_seeds_together(
         return None
 
     batch = SeedBatch(objective, models, compiled=strategy.settings["compile"])
-    seeds = SeedMonitors(batch, strategy.schedule(), spec["seeds"], on_step)
+    return train_rows(batch, strategy, spec["seeds"], on_step)
+
+
+#: what cells trained together must share: everything but their axis values
+SHARED_BY_CELLS = ("model", "model_settings", "problem", "problem_settings", "strategy", "strategy_settings")
+
+
+def train_cells_together(
+    specs: Sequence[Mapping[str, Any]], datas: Sequence[Mapping[str, xr.Dataset]], device: torch.device,
+    on_step: Callable[[int, float | None], None] | None = None,
+) -> list[list[SeedResult]]:
+    """Every seed of every cell in ``specs`` (each with its data in ``datas``) trained as one batch: the seeds
+    of each cell, cell after cell, are the rows. Each row keeps its own optimizer state, line search, monitor
+    and stopping, as in :func:`train_seeds_together`, so each cell's results equal those of training it alone
+    to float tolerance. The cells must share everything but their axis values, and their objectives must join
+    (:meth:`~sciml.training.objective.Objective.joined`: for PINNs, one value of the data axis). Returns each
+    cell's seed results."""
+    first = specs[0]
+    for spec in specs[1:]:
+        for key in SHARED_BY_CELLS:
+            if spec[key] != first[key]:
+                raise ValueError(f"cells at {spec['axes']} and {first['axes']} differ in {key}: only cells that "
+                                 "differ in their axis values train together")
+    strategy = build_strategy(first["strategy_settings"])
+    if not batched_form(strategy):
+        raise ValueError(f"method {strategy.method!r} (with its learning-rate schedule) has no batched form; cells "
+                         f"train together with {sorted(BATCHED_METHODS)} and a constant or exponential schedule only")
+    problem = get_problem(first["problem"])
+    settings = problem.settings(first["problem_settings"])
+    models, objectives, seeds = [], [], []
+    for spec, data in zip(specs, datas):
+        cell_models = [seeded_model(spec["model_settings"], problem.input_dim, problem.output_dim, seed, device)
+                       for seed in spec["seeds"]]
+        objectives.append(problem.objective(settings, spec["axes"], data, cell_models[0], device))
+        models += cell_models
+        seeds += list(spec["seeds"])
+    copies = [len(spec["seeds"]) for spec in specs]
+    rows_objective = objectives[0].joined(objectives[1:], copies)
+    batch = SeedBatch(objectives[0], models, compiled=strategy.settings["compile"], rows_objective=rows_objective)
+    results = train_rows(batch, strategy, seeds, on_step)
+    ends = list(itertools.accumulate(copies))
+    return [results[end - n:end] for n, end in zip(copies, ends)]
+
+
+def train_rows(batch: SeedBatch, strategy: Strategy, seeds: Sequence[int],
+               on_step: Callable[[int, float | None], None] | None = None) -> list[SeedResult]:
+    """Train every row of ``batch`` (row i is seed ``seeds[i]``) with the strategy's batched phases; each row's
+    result, its ``wall_time`` the batch's training time over its rows."""
+    monitors = SeedMonitors(batch, strategy.schedule(), seeds, on_step)
     start = time.perf_counter()
-    train_batch(PHASES[strategy.method](batch, strategy.settings), seeds)
+    train_batch(PHASES[strategy.method](batch, strategy.settings), monitors)
     wall_time = (time.perf_counter() - start) / batch.size
 
-    finished = [row for row in range(batch.size) if seeds.status[row] == STATUS_OK]
+    finished = [row for row in range(batch.size) if monitors.status[row] == STATUS_OK]
     batch.changed()
     batch.live = finished
     results = []
-    for row, seed in enumerate(spec["seeds"]):
-        finished_ok = seeds.status[row] == STATUS_OK
-        stop_step = seeds.monitors[row].steps_run if finished_ok else seeds.stop_step[row]
-        results.append(seed_result(seed, seeds.monitors[row].history, batch.theta[row].cpu().numpy(),
-                                   seeds.status[row], stop_step, wall_time,
+    for row, seed in enumerate(seeds):
+        finished_ok = monitors.status[row] == STATUS_OK
+        stop_step = monitors.monitors[row].steps_run if finished_ok else monitors.stop_step[row]
+        results.append(seed_result(seed, monitors.monitors[row].history, batch.theta[row].cpu().numpy(),
+                                   monitors.status[row], stop_step, wall_time,
                                    batch.observed(row) if finished_ok else None))
     return results
