@@ -15,6 +15,7 @@ import torch
 from sciml.models.build import build_model
 from sciml.problems import get_problem
 from sciml.training.batched.batch import SeedBatch
+from sciml.training.records import STATUS_DIVERGED, STATUS_OK
 from sciml.training.train import train_cell, train_cells
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -125,6 +126,21 @@ def assert_each_cell_as_alone(strategy) -> list[int]:
                 np.testing.assert_allclose(cell[name].values, variable.values, rtol=1e-6, atol=1e-8, err_msg=name)
         stops += cell["stop_step"].values.ravel().tolist()
     return stops
+
+
+def test_a_diverging_cell_leaves_the_batch_and_the_log_names_it(caplog):
+    """At beta = 1e200 the residual overflows: that cell's seeds diverge at once, the other cell trains on as
+    it does alone."""
+    strategy = {"method": "lbfgs", "steps": 3, "max_iter": 5}
+    betas = (5.0, 1e200)
+    datas = [cell_data("convection", beta, 48) for beta in betas]
+    with caplog.at_level("WARNING", logger="sciml.training.monitor"):
+        good, bad = train_cells([cell_spec(strategy, beta) for beta in betas], datas, CPU)
+    assert (bad["status"].values == STATUS_DIVERGED).all() and (good["status"].values == STATUS_OK).all()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2 and messages[0].startswith("seed 0 of the cell at beta=1e+200, n_f=48 diverged at step ")
+    alone = train_cell(cell_spec({**strategy, "batch_seeds": True}, 5.0), datas[0], CPU)
+    np.testing.assert_allclose(good["train_loss"].values, alone["train_loss"].values, rtol=1e-6)
 
 
 def test_only_cells_that_differ_in_their_axes_train_together():

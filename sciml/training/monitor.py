@@ -64,10 +64,10 @@ class SeedCheckpoint(Protocol):
 
 class Monitor:
     def __init__(self, objective: Objective, schedule: Schedule, checkpoint: SeedCheckpoint | None = None,
-                 seed: int | None = None, on_step: Callable[[int, float | None], None] | None = None):
+                 seed: int | str | None = None, on_step: Callable[[int, float | None], None] | None = None):
         """``on_step(step, latest loss)`` is called after every step (the job's progress log)."""
         self.objective = objective
-        #: the seed being trained, for the job log's line when it diverges
+        #: the seed being trained (or words naming it, with its cell), for the job log's line when it diverges
         self.seed = seed
         self.schedule = schedule
         self.checkpoint = checkpoint

@@ -85,7 +85,7 @@ def supports_seed_batching(objective: Objective) -> bool:
 class SeedMonitors:
     """Each seed's monitor and outcome while its batch trains."""
 
-    def __init__(self, batch: SeedBatch, schedule: Schedule, seeds: Sequence[int] | None = None,
+    def __init__(self, batch: SeedBatch, schedule: Schedule, seeds: Sequence[int | str] | None = None,
                  on_step: Callable[[int, float | None], None] | None = None):
         self.batch = batch
         self.monitors = [Monitor(SeedView(batch, row), schedule, seed=None if seeds is None else seeds[row],
@@ -163,26 +163,30 @@ def train_cells_together(
                          f"train together with {sorted(BATCHED_METHODS)} and a constant or exponential schedule only")
     problem = get_problem(first["problem"])
     settings = problem.settings(first["problem_settings"])
-    models, objectives, seeds = [], [], []
+    models, objectives, seeds, labels = [], [], [], []
     for spec, data in zip(specs, datas):
         cell_models = [seeded_model(spec["model_settings"], problem.input_dim, problem.output_dim, seed, device)
                        for seed in spec["seeds"]]
         objectives.append(problem.objective(settings, spec["axes"], data, cell_models[0], device))
         models += cell_models
         seeds += list(spec["seeds"])
+        where = ", ".join(f"{axis}={value:g}" for axis, value in spec["axes"].items())
+        labels += [f"{seed} of the cell at {where}" for seed in spec["seeds"]]
     copies = [len(spec["seeds"]) for spec in specs]
     rows_objective = objectives[0].joined(objectives[1:], copies)
     batch = SeedBatch(objectives[0], models, compiled=strategy.settings["compile"], rows_objective=rows_objective)
-    results = train_rows(batch, strategy, seeds, on_step)
+    results = train_rows(batch, strategy, seeds, on_step, labels)
     ends = list(itertools.accumulate(copies))
     return [results[end - n:end] for n, end in zip(copies, ends)]
 
 
 def train_rows(batch: SeedBatch, strategy: Strategy, seeds: Sequence[int],
-               on_step: Callable[[int, float | None], None] | None = None) -> list[SeedResult]:
-    """Train every row of ``batch`` (row i is seed ``seeds[i]``) with the strategy's batched phases; each row's
-    result, its ``wall_time`` the batch's training time over its rows."""
-    monitors = SeedMonitors(batch, strategy.schedule(), seeds, on_step)
+               on_step: Callable[[int, float | None], None] | None = None,
+               labels: Sequence[str] | None = None) -> list[SeedResult]:
+    """Train every row of ``batch`` (row i is seed ``seeds[i]``, named ``labels[i]`` in the job log when given)
+    with the strategy's batched phases; each row's result, its ``wall_time`` the batch's training time over its
+    rows."""
+    monitors = SeedMonitors(batch, strategy.schedule(), labels or seeds, on_step)
     start = time.perf_counter()
     train_batch(PHASES[strategy.method](batch, strategy.settings), monitors)
     wall_time = (time.perf_counter() - start) / batch.size
