@@ -385,7 +385,7 @@ class PINNObjective(Objective):
             raise ValueError(f"a {type(other.problem).__name__} cell cannot train with {type(self.problem).__name__} cells")
         if other.settings != self.settings or other.weights != self.weights:
             raise ValueError("cells with other problem settings or term weights cannot train together")
-        if self._offsets is not None or other._offsets is not None or other.coefficient != other._cell[0]:
+        if any(cell._offsets is not None or cell.coefficient != cell._cell[0] for cell in (self, other)):
             raise ValueError("cells train together at their own coefficient and points only")
         tensors = {"collocation points": (self.collocation, other.collocation),
                    "initial-condition points": (self.initial, other.initial),

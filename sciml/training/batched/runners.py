@@ -26,6 +26,7 @@ import xarray as xr
 
 from sciml.models.build import seeded_model
 from sciml.problems import get_problem
+from sciml.problems.base import Problem
 from sciml.strategies import build_strategy
 from sciml.strategies.base import Strategy
 from sciml.strategies.phases import lbfgs_arguments
@@ -127,14 +128,19 @@ def train_seeds_together(
         return None
     problem = get_problem(spec["problem"])
     settings = problem.settings(spec["problem_settings"])
-    models = [seeded_model(spec["model_settings"], problem.input_dim, problem.output_dim, seed, device)
-              for seed in spec["seeds"]]
+    models = seed_models(spec, problem, device)
     objective = problem.objective(settings, spec["axes"], data, models[0], device)
     if not supports_seed_batching(objective):
         return None
 
     batch = SeedBatch(objective, models, compiled=strategy.settings["compile"])
     return train_rows(batch, strategy, spec["seeds"], on_step)
+
+
+def seed_models(spec: Mapping[str, Any], problem: Problem, device: torch.device) -> list[torch.nn.Module]:
+    """The cell's model at each of its seeds' initial parameters, in the order of its seeds."""
+    return [seeded_model(spec["model_settings"], problem.input_dim, problem.output_dim, seed, device)
+            for seed in spec["seeds"]]
 
 
 #: what cells trained together must share: everything but their axis values
@@ -165,8 +171,7 @@ def train_cells_together(
     settings = problem.settings(first["problem_settings"])
     models, objectives, seeds, labels = [], [], [], []
     for spec, data in zip(specs, datas):
-        cell_models = [seeded_model(spec["model_settings"], problem.input_dim, problem.output_dim, seed, device)
-                       for seed in spec["seeds"]]
+        cell_models = seed_models(spec, problem, device)
         objectives.append(problem.objective(settings, spec["axes"], data, cell_models[0], device))
         models += cell_models
         seeds += list(spec["seeds"])
