@@ -9,7 +9,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-min_version("8.0")
+min_version("8.7")  # the update() flag of batch files (cells_together)
 
 # The default study lies beside this file, so the workflow finds it from any working directory.
 DEFAULT_CONFIG = Path(workflow.basedir) / "config" / "config.yaml"

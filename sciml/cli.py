@@ -59,11 +59,16 @@ def cmd_train(args) -> None:
 
 
 def _train_locked(args, spec: dict) -> None:
-    """Train the cell (or put back the one a previous run of this job finished), holding the cell's lock."""
+    """Train the cell (or put back the one a previous run of this job finished), holding the cell's lock; a
+    cell trained together with others is copied out of its batch file, the one input of its job."""
+    from sciml.results.batch_file import member_of
     from sciml.results.store import read_netcdf, write_netcdf
     from sciml.training.checkpoint import Checkpointer, Preempted, checkpoint_identity, keep_finished, restore_finished
     from sciml.training.train import train_cell
 
+    if spec.get("together"):
+        write_netcdf(member_of(args.inputs[0], spec), args.out)
+        return
     if restore_finished(args.out, spec):
         return
     data = {}
@@ -83,6 +88,24 @@ def _train_locked(args, spec: dict) -> None:
     keep_finished(args.out)
     if checkpointer:
         checkpointer.remove()
+
+
+def cmd_train_together(args) -> None:
+    import torch
+
+    from sciml.results.batch_job import update_batch
+    from sciml.results.store import read_netcdf
+    from sciml.training.checkpoint import EXIT_BUSY, CellBusy, cell_lock
+
+    torch.set_num_threads(args.threads)
+    spec = _spec(args.spec)
+    try:
+        with cell_lock(args.out):
+            update_batch(spec, [read_netcdf(path, "data product") for path in args.inputs], args.out)
+    except CellBusy as busy:
+        print(f"sciml train-together: error: batch {args.out}: {busy}; this job stops without touching it: run it "
+              "again once that process has ended", file=sys.stderr)
+        raise SystemExit(EXIT_BUSY) from None
 
 
 def cmd_aggregate(args) -> None:
@@ -200,6 +223,9 @@ def cmd_check(args) -> None:
     config, source = load_study_config(args.default, args.configfiles)
     plan = build_plan(validate(config, source=source))
     print(f"{source}: valid")
+    together = sum(len(job.spec["cells"]) for job in plan.batches.values())
+    if plan.batches:
+        print(f"cells_together: {together} of the {len(plan.cells)} cells train in {len(plan.batches)} batch jobs")
     print(f"{len(plan.data)} data jobs, {len(plan.cells)} training cells, {len(plan.regimes)} regime datasets, "
           f"{len(plan.comparisons)} comparisons, {len(plan.analyses)} analyses, {len(plan.diagnostics)} diagnostic jobs, "
           f"{len(plan.figures)} figures")
@@ -283,6 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "one (0: never)")
     train.add_argument("inputs", nargs="*", help="the cell's data products (NetCDF)")
     train.set_defaults(run=cmd_train)
+
+    together = verbs.add_parser("train-together", help="train cells of one shape together into their batch file, "
+                                                       "keeping the cells it holds with the same spec")
+    together.add_argument("--spec", required=True, help='{"cells": [cell spec, ...]}')
+    together.add_argument("--out", required=True, help="the batch file (RESULTS/batches/...), updated in place")
+    together.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    together.add_argument("inputs", nargs="*", help="the cells' data products (NetCDF)")
+    together.set_defaults(run=cmd_train_together)
 
     aggregate = verbs.add_parser("aggregate", help="combine cells into a regime dataset")
     aggregate.add_argument("--spec", required=True)

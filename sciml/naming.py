@@ -61,6 +61,11 @@ def cell_path(results: str, model: str, problem: str, strategy: str, axes: Mappi
     return str(PurePosixPath(results, "cells", model, problem, strategy, f"{cell_id(axes)}.nc"))
 
 
+def batch_path(results: str, model: str, problem: str, strategy: str, name: str) -> str:
+    """Cells of one shape trained together (``cells_together``): every member's results in one file."""
+    return str(PurePosixPath(results, "batches", model, problem, strategy, f"{name}.nc"))
+
+
 def regime_path(results: str, model: str, problem: str, strategy: str) -> str:
     return str(PurePosixPath(results, "regimes", model, problem, f"{strategy}.nc"))
 

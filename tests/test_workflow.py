@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import tiny_config, training_process
+from conftest import Workflow, tiny_config, training_process
 
 pytestmark = pytest.mark.workflow
 
@@ -123,6 +124,79 @@ def test_reruns_stay_local(workflow):
         GUIDANCE,
     }
     assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+
+def test_cells_trained_together_equal_cells_trained_alone_and_rerun_only_what_changed(workflow, tmp_path):
+    """``cells_together``: one job per column of cells trains them as one batch, and each cell's own job copies it
+    out. A new coefficient trains only its cell, and what was made from the cells kept stays as it is."""
+    config = tiny_config()
+    config["models"]["pinn"]["dtype"] = "float64"  # together and alone agree to rounding, which float64 keeps small
+    config["studies"][0].update(strategies=["lbfgs"])
+    config["diagnostics"] = {"curv": {
+        "kind": "curvature", "select": [{"model": "pinn", "problem": "convection", "strategy": "lbfgs"}],
+        "settings": {"snapshots": "last", "lanczos_steps": 5, "power_iterations": 5, "trace_samples": 5}}}
+    alone = Workflow(tmp_path / "alone")
+    alone.write_config(config)
+    alone.snakemake("results/regimes/pinn/convection/lbfgs.nc")
+    config["cells_together"] = True
+    workflow.write_config(config)
+    workflow.snakemake("figures")
+    batch = "results/batches/pinn/convection/lbfgs/n_f=100.nc"
+    cells = [f"results/cells/pinn/convection/lbfgs/beta={beta}__n_f=100.nc" for beta in (5, 30)]
+    for cell in cells:
+        together, reference = (xr.load_dataset(root / cell) for root in (workflow.workdir, alone.workdir))
+        assert together.attrs["seed_batching"] == "together, with 2 cells"
+        for name in ("train_loss", "test_error"):
+            np.testing.assert_allclose(together[name].values, reference[name].values, rtol=1e-6, err_msg=f"{cell}: {name}")
+        # parameters are stored in float32, about 0.1 in size: rounding apart, they agree to a few float32 steps
+        np.testing.assert_allclose(together["params"].values, reference["params"].values, atol=1e-6, err_msg=cell)
+
+    def diagnostic(beta):
+        return f"results/diagnostics/curv/pinn/convection/lbfgs/beta={beta}__n_f=100.nc"
+
+    # a new coefficient: the batch job trains its cell only (the log says so), and no kept cell is touched
+    before = workflow.files("results/**/*.nc")
+    config["studies"][0]["axes"]["beta"].append(10)
+    workflow.write_config(config)
+    workflow.snakemake("figures")
+    after = workflow.files("results/**/*.nc")
+    assert rewritten(before, after) == {
+        "results/data/convection/reference/beta=10.nc", batch, "results/cells/pinn/convection/lbfgs/beta=10__n_f=100.nc",
+        diagnostic(10), "results/diagnostics/curv/pinn/convection/lbfgs.nc", "results/regimes/pinn/convection/lbfgs.nc",
+        robustness("lbfgs"),
+    }
+    log = (workflow.workdir / "results/logs/batches/pinn/convection/lbfgs/n_f=100.log").read_text()
+    assert "2 cell(s) kept as trained before, 1 to train together" in log
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+    # a new coefficient and new diagnostic settings in one run: the diagnostics of the cells kept run again too
+    before = after
+    config["studies"][0]["axes"]["beta"].append(20)
+    config["diagnostics"]["curv"]["settings"]["trace_samples"] = 6
+    workflow.write_config(config)
+    workflow.snakemake("figures")
+    after = workflow.files("results/**/*.nc")
+    assert {path for path in rewritten(before, after) if path.startswith("results/cells/")} == {
+        "results/cells/pinn/convection/lbfgs/beta=20__n_f=100.nc"}
+    assert {diagnostic(beta) for beta in (5, 30, 10, 20)} <= rewritten(before, after)
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+    # a changed training setting trains every cell again, and everything made from them follows
+    before = after
+    config["studies"][0]["overrides"] = {"lbfgs": {"max_iter": 4}}
+    workflow.write_config(config)
+    workflow.snakemake("figures")
+    after = workflow.files("results/**/*.nc")
+    assert {batch, *cells, *(diagnostic(beta) for beta in (5, 30, 10, 20))} <= rewritten(before, after)
+    assert "4 to train together" in (workflow.workdir / "results/logs/batches/pinn/convection/lbfgs/n_f=100.log").read_text()
+    assert "Nothing to be done" in workflow.snakemake("figures", "--dry-run").stdout
+
+    # a deleted cell file comes back from its batch, without training
+    before = workflow.files("results/**/*.nc")
+    (workflow.workdir / cells[0]).unlink()
+    workflow.snakemake("figures")
+    assert cells[0] in rewritten(before, workflow.files("results/**/*.nc"))
+    assert workflow.files(batch) == {batch: before[batch]}
 
 
 def test_bad_config_fails_before_any_job(workflow):

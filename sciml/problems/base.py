@@ -34,6 +34,9 @@ class Problem(ABC):
     architectures: tuple[str, ...] | None = None
     #: every setting the problem understands, with its default; configs may override any of them
     defaults: Mapping[str, Any] = {}
+    #: whether cells differing only in their difficulty axis can train together, as one batch of all their seeds
+    #: (:meth:`sciml.training.objective.Objective.joined`)
+    cells_join: bool = False
     #: what an axis value means where it is not the plain coefficient (figure captions say it)
     axis_notes: Mapping[str, str] = {}
 

@@ -100,6 +100,7 @@ def _check_fields(names: tuple[str, ...]) -> None:
 class PINNProblem(Problem):
     family = "pinn"
     data_axis = "n_f"
+    cells_join = True
     input_dim = 2
     output_dim = 1
     t_range = (0.0, 1.0)

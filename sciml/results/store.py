@@ -16,15 +16,19 @@ PER_CELL_PROVENANCE = ("config_hash", "config", "git_commit", "device", "torch_t
                        "checkpoint_resumes")
 
 
-def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> None:
-    """Write atomically: a killed job never leaves a file that looks complete."""
-    encoding = {
+def compression(ds: xr.Dataset) -> dict[str, dict]:
+    """Compression of every numeric array: training histories shrink to about half."""
+    return {
         name: {"zlib": True, "complevel": 4, "shuffle": True}
         for name, var in ds.variables.items()
         if var.dtype.kind in "fiu" and var.ndim > 0
     }
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> None:
+    """Write atomically: a killed job never leaves a file that looks complete."""
     with atomic_path(path) as temporary:
-        ds.to_netcdf(temporary, engine="netcdf4", encoding=encoding)
+        ds.to_netcdf(temporary, engine="netcdf4", encoding=compression(ds))
 
 
 def write_csv(table, path: str | os.PathLike) -> None:
@@ -40,8 +44,6 @@ def read_netcdf(path: str | os.PathLike, kind: str | None = None) -> xr.Dataset:
     ``kind`` (one of :data:`sciml.results.contract.KINDS`) is what the reader expects; by default the file's own
     attributes say which kind it is, and a file that says nothing is refused.
     """
-    from sciml.results import contract
-
     try:
         ds = xr.load_dataset(path, engine="netcdf4")
     except FileNotFoundError:
@@ -51,6 +53,13 @@ def read_netcdf(path: str | os.PathLike, kind: str | None = None) -> xr.Dataset:
             f"{path} is not a readable NetCDF result file ({type(error).__name__}: {error}). "
             f"Delete it and rerun snakemake to regenerate it."
         ) from error
+    return checked(ds, path, kind)
+
+
+def checked(ds: xr.Dataset, path: str | os.PathLike, kind: str | None = None) -> xr.Dataset:
+    """``ds``, read from ``path``, if it keeps the data contract of ``kind`` (:func:`read_netcdf`)."""
+    from sciml.results import contract
+
     detected = contract.detect(ds)
     if kind is not None and kind not in contract.KINDS:
         raise ValueError(f"unknown kind of result file {kind!r}; one of {contract.KINDS}")

@@ -24,6 +24,7 @@ DEFAULTS = {
     "results": "results",
     "threads": 1,
     "checkpoint_every": 60,
+    "cells_together": False,
     "seeds": [0],
     "regimes": {"smoothing_sigma": 0.7, "significance": 0.05},
     #: robustness of the regime labels (sciml/results/robustness.py): thresholds scaled by sqrt(2) steps, smoothing from none

@@ -61,7 +61,7 @@ def plan_diagnostics(config: Mapping[str, Any], plan: Plan) -> None:
                 plan.diagnostics[path] = Job(path, {
                     "diagnostic": name, "kind": kind.name, "settings": settings, "model": model,
                     "problem": problem_name, "strategy": strategy, "versus": versus, "axes": axes, "code": code,
-                }, (*cells, *plan.cells[cells[0]].inputs))
+                }, (*cells, *plan.cell_data[cells[0]]))
                 paths.append(path)
             combined = naming.diagnostic_set_path(plan.results, name, model, problem_name, folder)
             plan.diagnostic_sets[combined] = Job(combined, {

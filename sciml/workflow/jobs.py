@@ -15,7 +15,7 @@ from sciml.provenance import canonical_json
 from sciml.workflow.codehash import code_hash
 
 #: the Plan fields holding jobs, upstream first
-JOB_KINDS = ("data", "cells", "regimes", "comparisons", "analyses", "diagnostics", "diagnostic_sets", "figures")
+JOB_KINDS = ("data", "batches", "cells", "regimes", "comparisons", "analyses", "diagnostics", "diagnostic_sets", "figures")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,11 @@ class Plan:
     #: seconds between training checkpoints (0: none); not in any spec, as it does not change a result
     checkpoint_every: float = 0
     data: dict[str, Job] = field(default_factory=dict)
+    #: cells trained together (``cells_together``, sciml/workflow/batch_plan.py): one file per batch of cells
+    batches: dict[str, Job] = field(default_factory=dict)
     cells: dict[str, Job] = field(default_factory=dict)
+    #: the data products each cell is trained on (a cell's job reads its batch file instead, when it has one)
+    cell_data: dict[str, tuple[str, ...]] = field(default_factory=dict)
     regimes: dict[str, Job] = field(default_factory=dict)
     comparisons: dict[str, Job] = field(default_factory=dict)
     figures: dict[str, Job] = field(default_factory=dict)
@@ -58,8 +62,11 @@ class Plan:
         Snakemake calls a job up to date when its output exists, even if one of its inputs is missing but could
         be produced: a deleted cell file (say, a corrupt one) would never come back, and the figures made from it
         would stay. The Snakefile forces these files, which rebuilds them and everything made from them.
+
+        Batch files are left out: a cell's job reads its batch file as ``ancient``, only to make a missing or
+        changed cell.
         """
-        produced = {job.output for _, job in self.jobs()}
+        produced = {job.output for kind, job in self.jobs() if kind != "batches"}
         missing: dict[str, str] = {}
         for kind, job in self.jobs():
             present = exists(f"{job.output}.png" if kind == "figures" else job.output)

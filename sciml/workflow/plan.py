@@ -16,6 +16,7 @@ from sciml.models import ARCHITECTURES
 from sciml.problems import get_problem
 from sciml.strategies import METHODS, build_strategy
 from sciml.training.batched import batchable
+from sciml.workflow.batch_plan import CellBatches, joins
 from sciml.workflow.codehash import code_hash, package_modules
 from sciml.workflow.config import strategy_settings_for, thresholds_for
 from sciml.workflow.diagnostic_plan import plan_diagnostics
@@ -66,10 +67,12 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
         for strategy in study["strategies"]:
             codes: dict[tuple, str] = {}  # cells differ in code only where method or seed batching differ
             cell_paths = []
+            batches = CellBatches(results, study["model"], problem, strategy)
             for values in itertools.product(*axes.values()):
                 cell_axes = dict(zip(axes, values))
                 strategy_settings = strategy_settings_for(config, study, strategy, cell_axes)
-                key = (strategy_settings["method"], batchable(build_strategy(strategy_settings)))
+                together = config["cells_together"] and joins(problem, strategy_settings)
+                key = (strategy_settings["method"], together or batchable(build_strategy(strategy_settings)))
                 if key not in codes:
                     classes = [type(problem), ARCHITECTURES[model_settings["architecture"]], METHODS[key[0]]]
                     codes[key] = code_hash([TRAINING, *classes], exclude=() if key[1] else batched_internals())
@@ -79,7 +82,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
                     naming.data_path(results, problem.name, product, axis, cell_axes[axis])
                     for product, axis in products.items()
                 )
-                plan.cells[path] = Job(path, {
+                spec = {
                     "model": study["model"],
                     "model_settings": model_settings,
                     "problem": problem.name,
@@ -89,8 +92,14 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
                     "axes": cell_axes,
                     "seeds": study["seeds"],
                     "code": code,
-                }, inputs)
+                }
+                plan.cell_data[path] = inputs
+                if together:
+                    batches.add(path, {**spec, "together": True}, inputs)
+                else:
+                    plan.cells[path] = Job(path, spec, inputs)
                 cell_paths.append(path)
+            batches.plan(plan)
 
             regime = naming.regime_path(results, study["model"], problem.name, strategy)
             plan.regimes[regime] = Job(regime, {

@@ -1,10 +1,37 @@
 CELL = f"{RESULTS}/cells/{{model}}/{{problem}}/{{strategy}}/{{cell}}.nc"
+BATCH = f"{RESULTS}/batches/{{model}}/{{problem}}/{{strategy}}/{{batch}}.nc"
+
+
+checkpoint train_together:
+    """Cells of one shape trained together, as one batch of all their seeds, into one file (one group per cell).
+
+    The file is updated, not rewritten: the job keeps the cells it holds with the same spec and trains the
+    others (Snakemake restores it if the job fails). A checkpoint, so that Snakemake looks at the jobs after it
+    again once it has run: before, it takes every job downstream of a job that runs to run too, and does not
+    look at their own params, which for the jobs it reaches through the `ancient` batch file only is wrong (a
+    changed cell spec, or a diagnostic's settings changed in the same run, would be missed)."""
+    input:
+        inputs_of("batches", BATCH),
+    output:
+        update(BATCH),
+    log:
+        f"{RESULTS}/logs/batches/{{model}}/{{problem}}/{{strategy}}/{{batch}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/batches/{{model}}/{{problem}}/{{strategy}}/{{batch}}.tsv"
+    conda:
+        "../../envs/sciml.yaml"
+    threads: config["threads"]
+    params:
+        spec=spec_of("batches", BATCH),
+    shell:
+        "python -m sciml train-together --spec {params.spec:q} --threads {threads} --out {output:q} {input:q} 2> {log:q}"
 
 
 rule train:
-    """Every seed of one grid cell: trained parameters, history, snapshots and status in one NetCDF file."""
+    """Every seed of one grid cell: trained parameters, history, snapshots and status in one NetCDF file (for a
+    cell trained together with others, copied out of its batch file)."""
     input:
-        inputs_of("cells", CELL),
+        cell_inputs(CELL),
     output:
         CELL,
     log:
