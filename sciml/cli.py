@@ -42,19 +42,27 @@ def cmd_data(args) -> None:
 def cmd_train(args) -> None:
     import torch
 
-    from sciml.training.checkpoint import EXIT_BUSY, CellBusy, cell_lock
     from sciml.training.train import cell_name
 
     torch.set_num_threads(args.threads)
     spec = _spec(args.spec)
+    _holding_lock(args, f"cell {cell_name(spec)}", lambda: _train_locked(args, spec),
+                  "once that process has ended, and a cell it finished is kept")
+
+
+def _holding_lock(args, what: str, train, after: str) -> None:
+    """Run ``train`` holding the lock of ``args.out``, or stop at once if another process holds it.
+
+    Stop rather than wait: training may take hours, and a waiting job would hold its cores (or its SLURM
+    allocation) as long; nothing is lost, as the other process keeps what it finishes."""
+    from sciml.training.checkpoint import EXIT_BUSY, CellBusy, cell_lock
+
     try:
         with cell_lock(args.out):
-            _train_locked(args, spec)
+            train()
     except CellBusy as busy:
-        # stop at once rather than wait: a cell may train for hours, and a waiting job would hold its cores (or
-        # its SLURM allocation) as long; nothing is lost, as the other process keeps what it finishes
-        print(f"sciml train: error: cell {cell_name(spec)}: {busy}; this job stops without touching it: run it again "
-              "once that process has ended, and a cell it finished is kept", file=sys.stderr)
+        print(f"sciml {args.verb}: error: {what}: {busy}; this job stops without touching it: run it again {after}",
+              file=sys.stderr)
         raise SystemExit(EXIT_BUSY) from None
 
 
@@ -95,17 +103,12 @@ def cmd_train_together(args) -> None:
 
     from sciml.results.batch_job import update_batch
     from sciml.results.store import read_netcdf
-    from sciml.training.checkpoint import EXIT_BUSY, CellBusy, cell_lock
 
     torch.set_num_threads(args.threads)
     spec = _spec(args.spec)
-    try:
-        with cell_lock(args.out):
-            update_batch(spec, [read_netcdf(path, "data product") for path in args.inputs], args.out)
-    except CellBusy as busy:
-        print(f"sciml train-together: error: batch {args.out}: {busy}; this job stops without touching it: run it "
-              "again once that process has ended", file=sys.stderr)
-        raise SystemExit(EXIT_BUSY) from None
+    _holding_lock(args, f"batch {args.out}",
+                  lambda: update_batch(spec, [read_netcdf(path, "data product") for path in args.inputs], args.out),
+                  "once that process has ended")
 
 
 def cmd_aggregate(args) -> None:

@@ -42,10 +42,13 @@ def batch_members(path: str | os.PathLike) -> list[str]:
                               "and rerun snakemake: its cells are trained again") from error
 
 
+def trained_with(ds: xr.Dataset, spec: Mapping[str, Any]) -> bool:
+    """Whether a member was trained with exactly ``spec`` (which holds the code hash)."""
+    return ds.attrs.get("config") == canonical_json(spec)
+
+
 def read_member(path: str | os.PathLike, name: str) -> xr.Dataset:
-    """The cell ``name`` of a batch file, checked against the cell contract."""
-    if name not in batch_members(path):
-        raise ResultFileError(f"{path} holds no cell {name}; rerun snakemake, whose batch job trains it")
+    """The cell ``name`` of a batch file (one of :func:`batch_members`), checked against the cell contract."""
     try:
         ds = xr.load_dataset(path, group=name, engine="netcdf4")
     except Exception as error:
@@ -57,8 +60,10 @@ def read_member(path: str | os.PathLike, name: str) -> xr.Dataset:
 def member_of(path: str | os.PathLike, spec: Mapping[str, Any]) -> xr.Dataset:
     """The cell of ``spec`` from a batch file, refused unless it was trained with exactly that spec."""
     name = cell_id(spec["axes"])
+    if name not in batch_members(path):
+        raise ResultFileError(f"{path} holds no cell {name}; rerun snakemake, whose batch job trains it")
     ds = read_member(path, name)
-    if ds.attrs.get("config") != canonical_json(spec):
+    if not trained_with(ds, spec):
         raise ResultFileError(f"{path}: its cell {name} was trained with other settings or code than this job "
                               "asks for; rerun snakemake, whose batch job trains it again")
     return ds

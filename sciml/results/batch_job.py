@@ -8,7 +8,6 @@ changed. An unreadable batch file only costs the training it would have saved.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -19,8 +18,8 @@ import xarray as xr
 from sciml.errors import ResultFileError
 from sciml.naming import cell_id
 from sciml.problems import get_problem
-from sciml.provenance import canonical_json
-from sciml.results.batch_file import batch_members, read_member, write_batch
+from sciml.results.batch_file import batch_members, read_member, trained_with, write_batch
+from sciml.results.contract import job_spec
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +33,13 @@ def kept_members(path: str | os.PathLike, planned: Mapping[str, Mapping[str, Any
     except ResultFileError as error:
         log.warning("%s", error)
         return {}
-    return {name: ds for name, ds in stored.items() if ds.attrs.get("config") == canonical_json(planned[name])}
+    return {name: ds for name, ds in stored.items() if trained_with(ds, planned[name])}
 
 
 def cell_data(spec: Mapping[str, Any], products: Sequence[xr.Dataset]) -> dict[str, xr.Dataset]:
     """The data products of one cell among a batch's, matched by the product and axis value each was made for."""
     problem = get_problem(spec["problem"])
-    made_for = {(job["product"], job["value"]): ds for ds in products for job in [json.loads(ds.attrs["config"])]}
+    made_for = {(job["product"], job["value"]): ds for ds in products for job in [job_spec(ds)]}
     data = {}
     for product, axis in problem.data_products().items():
         key = (product, spec["axes"][axis])
