@@ -1,26 +1,33 @@
 """A column of PINN cells trained together against the same cells trained one after another.
 
     python benchmarks/cells_together.py                       # N_f = 1,000; beta 5, 10, 20, 30, 50; 3 seeds; 20 steps
-    python benchmarks/cells_together.py --steps 50 --repeats 3 --out /tmp/together.json
+    python benchmarks/cells_together.py --steps 100 --repeats 1 --out /tmp/together.json
 
 The cells: convection at N_f = ``--n-f``, one per beta, each with ``--seeds`` seeds of the default study's
 2-50-50-50-1 tanh PINN in float32, L-BFGS as the default study runs it (lr 1, max_iter 20, history 100, strong
 Wolfe) for ``--steps`` outer steps, a record after every step. Variants, each through the training job's own
 functions (:func:`sciml.training.train.train_cell`, :func:`sciml.training.train.train_cells`):
 
+* ``one seed at a time``: each cell as the default study trains it (torch.optim.LBFGS per seed);
 * ``cells alone``: each cell's seeds batched (``batch_seeds: true``), cell after cell;
-* ``cells together``: every seed of every cell as one batch (``train_cells``).
+* ``cells together``: every seed of every cell as one batch (``train_cells``, the ``cells_together`` option).
 
-They alternate A B A B in one process for ``--repeats`` rounds; the table gives the median CPU seconds
-(``time.process_time``) per variant and their ratio, and, per evaluation, one loss and gradient of all rows
-together against one per cell. With one thread on a CPU the rows' arithmetic does not shrink, so what joining
-cells saves is the per-call work (Python, dispatch, small kernels); on a GPU, where one small MLP leaves the
-device idle, the rows run side by side.
+They alternate in one process for ``--repeats`` rounds; the table gives the median CPU seconds
+(``time.process_time``) per variant, the loss-and-gradient evaluations of single rows they made (counted
+around ``torch.optim.LBFGS.step``'s closure and ``SeedBatch.loss_and_grad``), CPU ms per such evaluation, and the
+share of CPU time the batched L-BFGS spends on its search directions (the two-loop recursion over each row's
+history). In float32, L-BFGS amplifies rounding, so the variants' trajectories (and how many evaluations they
+need) differ; CPU per evaluation compares their cost for the same work. Per evaluation, it also times one loss
+and gradient of all rows together against one per cell. With one thread on a CPU the rows' arithmetic does not
+shrink, so what joining cells saves is the per-call work (Python, dispatch, small kernels); on a GPU, where one
+small MLP leaves the device idle, the rows run side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import datetime
 import json
 import platform
@@ -32,6 +39,7 @@ import torch
 from sciml.models.build import seeded_model
 from sciml.problems import get_problem
 from sciml.training.batched.batch import SeedBatch
+from sciml.training.batched.lbfgs import BatchedLBFGS
 from sciml.training.train import train_cell, train_cells
 
 PINN = {"architecture": "mlp", "hidden": [50, 50, 50], "activation": "tanh", "dtype": "float32"}
@@ -76,6 +84,34 @@ def per_evaluation(problem, settings, specs, datas, repeats: int = 20) -> dict[s
             "cells together (one batch)": timed(lambda: together.loss_and_grad(together.theta))}
 
 
+@contextlib.contextmanager
+def counted(work: collections.Counter):
+    """Count, while inside, single-row loss-and-gradient evaluations (``work["evaluations"]``) and the CPU seconds
+    the batched L-BFGS spends on search directions (``work["direction_s"]``)."""
+    lbfgs_step, batch_loss_and_grad, direction = torch.optim.LBFGS.step, SeedBatch.loss_and_grad, BatchedLBFGS._direction
+
+    def step(optimizer, closure):
+        def counted_closure():
+            work["evaluations"] += 1
+            return closure()
+        return lbfgs_step(optimizer, counted_closure)
+
+    def loss_and_grad(batch, theta, rows=None):
+        work["evaluations"] += theta.shape[0]
+        return batch_loss_and_grad(batch, theta, rows)
+
+    def timed_direction(optimizer, rows):
+        start = time.process_time()
+        direction(optimizer, rows)
+        work["direction_s"] += time.process_time() - start
+
+    torch.optim.LBFGS.step, SeedBatch.loss_and_grad, BatchedLBFGS._direction = step, loss_and_grad, timed_direction
+    try:
+        yield work
+    finally:
+        torch.optim.LBFGS.step, SeedBatch.loss_and_grad, BatchedLBFGS._direction = lbfgs_step, batch_loss_and_grad, direction
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--betas", type=float, nargs="+", default=[5, 10, 20, 30, 50])
@@ -90,36 +126,43 @@ def main() -> None:
 
     problem, settings, specs, datas = specs_and_data(args.betas, args.n_f, args.seeds, args.steps)
     evaluation = per_evaluation(problem, settings, specs, datas)
+    batched = [{**s, "strategy_settings": {**s["strategy_settings"], "batch_seeds": True}} for s in specs]
     variants = {
-        "cells alone": lambda: [train_cell({**s, "strategy_settings": {**s["strategy_settings"], "batch_seeds": True}},
-                                           d, CPU) for s, d in zip(specs, datas)],
+        "one seed at a time": lambda: [train_cell(s, d, CPU) for s, d in zip(specs, datas)],
+        "cells alone": lambda: [train_cell(s, d, CPU) for s, d in zip(batched, datas)],
         "cells together": lambda: train_cells(specs, datas, CPU),
     }
     seconds: dict[str, list[float]] = {name: [] for name in variants}
+    work: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     finals: dict[str, list[tuple[float, float]]] = {}
     for _ in range(args.repeats):
         for name, run in variants.items():
-            start = time.process_time()
-            cells = run()
-            seconds[name].append(time.process_time() - start)
+            with counted(collections.Counter()) as counts:
+                start = time.process_time()
+                cells = run()
+                seconds[name].append(time.process_time() - start)
+            work[name].append(dict(counts))
             finals[name] = [(float(c["train_loss"].mean()), float(c["test_error"].mean())) for c in cells]
 
-    alone, together = (statistics.median(seconds[name]) for name in variants)
     print(f"{len(specs)} cells x {args.seeds} seeds, N_f = {args.n_f}, {args.steps} L-BFGS steps, "
           f"{args.threads} thread(s), {platform.processor() or platform.machine()}")
-    print("| variant | CPU s (median) | final loss, test error per cell (seed means) |")
-    print("|---|---:|---|")
+    print("| variant | CPU s (median) | evaluations | CPU ms per evaluation | search directions "
+          "| final loss, test error per cell (seed means) |")
+    print("|---|---:|---:|---:|---:|---|")
     for name in variants:
+        cpu = statistics.median(seconds[name])
+        evaluations = statistics.median(w["evaluations"] for w in work[name])
+        directions = statistics.median(w.get("direction_s", 0.0) / s for w, s in zip(work[name], seconds[name]))
         cells = "; ".join(f"{loss:.3g}, {error:.3g}" for loss, error in finals[name])
-        print(f"| {name} | {statistics.median(seconds[name]):.1f} | {cells} |")
-    print(f"together / alone: {alone / together:.2f}x faster")
+        print(f"| {name} | {cpu:.1f} | {evaluations:.0f} | {1e3 * cpu / evaluations:.2f} | "
+              f"{f'{100 * directions:.0f} %' if directions else '(in torch)'} | {cells} |")
     for name, ms in evaluation.items():
         print(f"one loss and gradient of all {len(specs) * args.seeds} rows, {name}: {ms:.1f} CPU ms")
     if args.out:
         with open(args.out, "w") as out:
             json.dump({"date": datetime.datetime.now().isoformat(), "machine": platform.platform(),
-                       "args": vars(args), "seconds": seconds, "finals": finals, "evaluation_ms": evaluation}, out,
-                      indent=1)
+                       "args": vars(args), "seconds": seconds, "work": work, "finals": finals,
+                       "evaluation_ms": evaluation}, out, indent=1)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,9 @@ def cmd_train(args) -> None:
 
     torch.set_num_threads(args.threads)
     spec = _spec(args.spec)
+    if spec.get("together"):
+        raise SystemExit(f"sciml train: error: cell {cell_name(spec)} trains together with others (cells_together): "
+                         "its batch job trains it, and `sciml cell-from-batch` copies it out")
     _holding_lock(args, f"cell {cell_name(spec)}", lambda: _train_locked(args, spec),
                   "once that process has ended, and a cell it finished is kept")
 
@@ -67,16 +70,11 @@ def _holding_lock(args, what: str, train, after: str) -> None:
 
 
 def _train_locked(args, spec: dict) -> None:
-    """Train the cell (or put back the one a previous run of this job finished), holding the cell's lock; a
-    cell trained together with others is copied out of its batch file, the one input of its job."""
-    from sciml.results.batch_file import member_of
+    """Train the cell (or put back the one a previous run of this job finished), holding the cell's lock."""
     from sciml.results.store import read_netcdf, write_netcdf
     from sciml.training.checkpoint import Checkpointer, Preempted, checkpoint_identity, keep_finished, restore_finished
     from sciml.training.train import train_cell
 
-    if spec.get("together"):
-        write_netcdf(member_of(args.inputs[0], spec), args.out)
-        return
     if restore_finished(args.out, spec):
         return
     data = {}
@@ -103,12 +101,28 @@ def cmd_train_together(args) -> None:
 
     from sciml.results.batch_job import update_batch
     from sciml.results.store import read_netcdf
+    from sciml.training.checkpoint import Preempted
 
     torch.set_num_threads(args.threads)
     spec = _spec(args.spec)
-    _holding_lock(args, f"batch {args.out}",
-                  lambda: update_batch(spec, [read_netcdf(path, "data product") for path in args.inputs], args.out),
-                  "once that process has ended")
+
+    def train() -> None:
+        try:
+            update_batch(spec, [read_netcdf(path, "data product") for path in args.inputs], args.out,
+                         args.checkpoint_every)
+        except Preempted as stopped:
+            print(f"sciml train-together: {stopped}", file=sys.stderr)
+            raise SystemExit(stopped.exit_status) from None
+
+    _holding_lock(args, f"batch {args.out}", train, "once that process has ended")
+
+
+def cmd_cell_from_batch(args) -> None:
+    """A cell trained together with others, copied out of its batch file into its own (no torch: seconds)."""
+    from sciml.results.batch_file import member_of
+    from sciml.results.store import write_netcdf
+
+    write_netcdf(member_of(args.batch, _spec(args.spec)), args.out)
 
 
 def cmd_aggregate(args) -> None:
@@ -318,8 +332,18 @@ def build_parser() -> argparse.ArgumentParser:
     together.add_argument("--spec", required=True, help='{"cells": [cell spec, ...]}')
     together.add_argument("--out", required=True, help="the batch file (RESULTS/batches/...), updated in place")
     together.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    together.add_argument("--checkpoint-every", type=float, default=0.0, metavar="SECONDS",
+                          help="save progress to OUT.ckpt at most this often and on SIGTERM, and go on from a saved "
+                               "one (0: never)")
     together.add_argument("inputs", nargs="*", help="the cells' data products (NetCDF)")
     together.set_defaults(run=cmd_train_together)
+
+    copy = verbs.add_parser("cell-from-batch", help="copy a cell trained together with others (cells_together) "
+                                                    "out of its batch file")
+    copy.add_argument("--spec", required=True, help="the cell's spec, as the batch job trained it")
+    copy.add_argument("--out", required=True, help="the cell file")
+    copy.add_argument("batch", help="the batch file (RESULTS/batches/...)")
+    copy.set_defaults(run=cmd_cell_from_batch)
 
     aggregate = verbs.add_parser("aggregate", help="combine cells into a regime dataset")
     aggregate.add_argument("--spec", required=True)

@@ -12,9 +12,11 @@ import subprocess
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
 
 #: the package's folder, whose git state is recorded
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -55,6 +57,8 @@ def git_commit() -> str:
 
 
 def device_description(device: torch.device) -> str:
+    import torch  # only jobs that train or diagnose load torch: the others record no device
+
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     return f"cpu:{platform.machine()}:{torch.get_num_threads()}threads"
@@ -68,6 +72,8 @@ def provenance_attrs(spec: Mapping[str, Any], device: torch.device | None = None
         "git_commit": git_commit(),
     }
     if device is not None:
+        import torch
+
         attrs["device"] = device_description(device)
         # CPU reductions depend on the thread count: reproducing a number needs the same count
         attrs["torch_threads"] = str(torch.get_num_threads())

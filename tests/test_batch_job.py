@@ -4,7 +4,12 @@ sciml/results/batch_file.py). Real snakemake runs of the option: tests/test_work
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +21,8 @@ from sciml.problems import get_problem
 from sciml.provenance import canonical_json, provenance_attrs
 from sciml.results.batch_file import batch_members, member_of
 from sciml.results.batch_job import update_batch
+from sciml.results.store import read_netcdf
+from sciml.workflow.batch_plan import members_pattern
 from sciml.workflow.config import load_config_file, validate
 from sciml.workflow.plan import build_plan
 
@@ -61,6 +68,12 @@ def test_the_plan_puts_each_column_of_joinable_cells_into_one_batch():
     assert not alone.batches and alone.cells.keys() == plan.cells.keys()
     cell = cell_path("results", "pinn", "convection", "lbfgs", {"beta": 5, "n_f": 100})
     assert alone.cells[cell].inputs == plan.cell_data[cell]
+
+    # the copy rule's wildcard takes exactly the cells trained together (the regex Snakemake anchors at both ends)
+    pattern = re.compile(f"(?:{members_pattern(plan)})")
+    taken = {path for path in plan.cells if pattern.fullmatch(path.removeprefix("results/cells/").removesuffix(".nc"))}
+    assert taken == {path for path, job in plan.cells.items() if job.spec.get("together")} and len(taken) == 4
+    assert not re.fullmatch(members_pattern(alone), "pinn/convection/lbfgs/beta=5__n_f=100")
 
 
 def test_cell_overrides_that_split_a_column_split_its_batch_by_their_settings():
@@ -120,6 +133,29 @@ def test_a_batch_job_trains_only_the_cells_it_does_not_hold_with_their_spec(tmp_
         member_of(out, tiny_cell(20.0))
     with pytest.raises(ResultFileError, match=r"n_f=32.nc holds no cell beta=40__n_f=32; rerun snakemake"):
         member_of(out, tiny_cell(40.0))
+
+
+def test_a_cell_is_copied_out_of_its_batch_file_by_a_process_without_torch(tmp_path):
+    """`sciml cell-from-batch` (rule cell_from_batch) writes the member as the batch job stored it, loading neither
+    torch nor the training code; a cell the batch does not hold with that spec is named, and nothing written."""
+    out = tmp_path / "n_f=32.nc"
+    cells = [tiny_cell(5.0), tiny_cell(20.0)]
+    update_batch({"cells": cells}, data_products(5.0, 20.0), out)
+    probe = ("import sys\nfrom sciml.cli import main\ncode = main(sys.argv[1:])\n"
+             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('sciml.training')))\n"
+             "raise SystemExit(code)")
+    cell = tmp_path / "cells" / "beta=20__n_f=32.nc"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    copy = subprocess.run([sys.executable, "-c", probe, "cell-from-batch", "--spec", json.dumps(cells[1]),
+                           "--out", str(cell), str(out)], capture_output=True, text=True, env=env)
+    assert copy.returncode == 0 and copy.stdout.strip() == "[]", copy.stdout + copy.stderr
+    xr.testing.assert_identical(read_netcdf(cell), member_of(out, cells[1]))
+
+    other = tmp_path / "cells" / "beta=40__n_f=32.nc"
+    refused = subprocess.run([sys.executable, "-m", "sciml", "cell-from-batch", "--spec", json.dumps(tiny_cell(40.0)),
+                              "--out", str(other), str(out)], capture_output=True, text=True, env=env)
+    assert refused.returncode == 2 and "holds no cell beta=40__n_f=32; rerun snakemake" in refused.stderr
+    assert not other.exists()
 
 
 def test_a_damaged_batch_file_is_named_and_its_cells_train_again(tmp_path, caplog):

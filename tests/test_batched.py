@@ -221,18 +221,19 @@ def test_a_diverged_seed_leaves_the_batch_and_the_others_go_on(caplog):
 
     def train(poison_at):
         batch = batch_of(objectives())
-        ((length, step),) = lbfgs_phases(batch, strategy.settings)
+        ((length, lbfgs),) = lbfgs_phases(batch, strategy.settings)
         calls = []
 
-        def poisoned(rows):  # seed 1's parameters turn NaN during step ``poison_at``
-            losses = step(rows)
-            calls.append(rows)
-            if len(calls) == poison_at:
-                batch.theta[1, 0] = float("nan")
-            return losses
+        class Poisoned:  # seed 1's parameters turn NaN during step ``poison_at``
+            def step(self, rows):
+                losses = lbfgs.step(rows)
+                calls.append(rows)
+                if len(calls) == poison_at:
+                    batch.theta[1, 0] = float("nan")
+                return losses
 
         seeds = SeedMonitors(batch, strategy.schedule(), [10, 11, 12])
-        train_batch([(length, poisoned)], seeds)
+        train_batch([(length, Poisoned())], seeds)
         return batch, seeds, calls
 
     with caplog.at_level("WARNING", logger="sciml.training.monitor"):

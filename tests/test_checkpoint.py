@@ -1,6 +1,7 @@
 """Checkpoints: a training job stopped at any step (SIGTERM, SIGKILL) goes on from its checkpoint and ends
-with the numbers of an uninterrupted run; a checkpoint of another spec, or a damaged one, is ignored; a second
-trainer of one cell stops at once and touches nothing."""
+with the numbers of an uninterrupted run, seeds trained one by one or together, and a batch job of cells
+trained together too; a checkpoint of another spec, or a damaged one, is ignored; a second trainer of one cell
+stops at once and touches nothing."""
 
 from __future__ import annotations
 
@@ -18,10 +19,13 @@ import torch
 import xarray as xr
 
 from sciml.problems import get_problem
+from sciml.provenance import provenance_attrs
+from sciml.results.batch_file import member_of
 from sciml.results.store import read_netcdf, write_netcdf
 from sciml.training.checkpoint import EXIT_BUSY, EXIT_PREEMPTED, Checkpointer, Preempted, checkpoint_identity
 from sciml.training.monitor import Monitor
-from sciml.training.train import train_cell
+from sciml.training.stepping import run_phases
+from sciml.training.train import train_cell, train_cells
 
 from conftest import REPO, tiny_config, training_process
 
@@ -362,3 +366,130 @@ def test_a_second_trainer_of_a_cell_stops_at_once_and_touches_nothing(tmp_path, 
     assert again.returncode == 0, again.stderr
     assert "kept the cell a previous run of this job finished" in again.stderr and "training pinn" not in again.stderr
     assert out.read_bytes() == trained
+
+
+# -- rows trained together: the seeds of a cell (batch_seeds), the cells of a column (cells_together) ----------
+
+def sigterm_at_step(monkeypatch, stop_step: int) -> None:
+    """A real SIGTERM to this process once the first seed has taken global step ``stop_step``."""
+    after_step = Monitor.after_step
+    sent = []
+
+    def after_step_then_signal(self, step, loss=None):
+        stop = after_step(self, step, loss)
+        if step == stop_step and not sent:
+            sent.append(step)
+            signal.raise_signal(signal.SIGTERM)
+        return stop
+
+    monkeypatch.setattr(Monitor, "after_step", after_step_then_signal)
+
+
+def test_run_phases_resumed_from_any_boundary_takes_the_same_steps():
+    """The step loop's position (phase, step, rows stepping, rows waiting for the next phase) is all a resumed
+    loop needs: stopped before any step and resumed there, it takes exactly the steps of an uninterrupted one."""
+    lengths = [4, 0, 3, 3]
+
+    def loop(taken, phase=0, step=1, rows=(0, 1, 2), waiting=(), stop_before=None):
+        def take_step(phase, step, rows):
+            taken.append((phase, step, tuple(rows)))
+            # row 1 stalls at step 2 (waits for phase 2), row 2 at step 6 (waits for phase 3), row 0 at step 9 (ends)
+            stalled = {2: [1], 6: [2], 9: [0]}.get(step, [])
+            return [row for row in rows if row not in stalled], [row for row in rows if row in stalled]
+
+        def before_step(*position):
+            if position[1] == stop_before:
+                raise Preempted(repr(position))
+
+        run_phases(lengths, take_step, rows, phase, step, waiting, before_step)
+
+    whole = []
+    loop(whole)
+    assert whole[:3] == [(0, 1, (0, 1, 2)), (0, 2, (0, 1, 2)), (0, 3, (0, 2))] and whole[-1] == (3, 10, (1, 2))
+    for stop in range(1, 11):
+        taken, position = [], None
+        try:
+            loop(taken, stop_before=stop)
+        except Preempted as stopped:
+            position = eval(str(stopped))  # (phase, step, going, waiting)
+        assert position is not None and position[1] == stop
+        phase, step, going, waiting = position
+        loop(taken, phase, step, going, waiting)
+        assert taken == whole, stop
+
+
+# (strategy, step after which SIGTERM arrives): L-BFGS; Adam with a decaying learning rate; Adam -> L-BFGS
+# stopped in its L-BFGS phase
+BATCHED = {
+    "lbfgs": ({"method": "lbfgs", "steps": 6, "max_iter": 5}, 3),
+    "adam_lr_decay": ({"method": "adam", "steps": 10, "lr": 0.01, "lr_decay": 0.8}, 4),
+    "adam_lbfgs": ({"method": "adam_lbfgs", "adam_steps": 5, "lbfgs_steps": 5, "max_iter": 5}, 7),
+}
+
+
+@pytest.mark.parametrize("method", list(BATCHED))
+def test_seeds_trained_together_resume_exactly_after_sigterm(method, tmp_path, monkeypatch, one_thread):
+    strategy, stop_step = BATCHED[method]
+    spec, data = cell_spec({**strategy, "batch_seeds": True}, seeds=(0, 1, 2)), cell_data()
+    reference = train_cell(spec, data, CPU)
+    assert reference.attrs["seed_batching"] == "together"
+
+    path = tmp_path / "cell.nc.ckpt"
+    with monkeypatch.context() as patch:
+        sigterm_at_step(patch, stop_step)
+        checkpointer = Checkpointer(path, checkpoint_identity(spec), every=3600)  # only the SIGTERM saves
+        with checkpointer.stopping_on_signals(), pytest.raises(Preempted, match="run the job again"):
+            train_cell(spec, data, CPU, checkpointer)
+    saved = torch.load(path, weights_only=False)["state"]
+    assert saved["position"]["step"] == stop_step + 1 and saved["position"]["going"] == [0, 1, 2]
+
+    resumed = train_cell(spec, data, CPU, Checkpointer(path, checkpoint_identity(spec), every=3600))
+    assert_same_numbers(resumed, reference)
+    (resume,) = json.loads(resumed.attrs["checkpoint_resumes"])
+    assert resume["step"] == stop_step + 1 and resume["rows_training"] == 3
+    assert json.loads(reference.attrs["checkpoint_resumes"]) == []
+
+
+def batch_job_command(spec, data_paths, out, every):
+    return [sys.executable, "-m", "sciml", "train-together", "--spec", json.dumps(spec), "--threads", "1",
+            "--checkpoint-every", str(every), "--out", str(out), *map(str, data_paths)]
+
+
+def test_a_batch_job_stopped_by_sigterm_goes_on_from_its_checkpoint(tmp_path, one_thread):
+    """`sciml train-together` (cells_together) saves its batch as it trains and on SIGTERM, exits 143, and its
+    rerun ends with the numbers of an uninterrupted batch."""
+    strategy = {"method": "lbfgs", "steps": 100, "max_iter": 5, "stop_when_stalled": 0}
+    cells = [{**cell_spec(strategy, seeds=(0, 1), beta=beta, n_f=100), "together": True} for beta in (5, 30)]
+    problem = get_problem("convection")
+    jobs = [("collocation", "n_f", 100), ("reference", "beta", 5), ("reference", "beta", 30)]
+    paths = [tmp_path / f"{product}_{value}.nc" for product, _, value in jobs]
+    for (product, axis, value), path in zip(jobs, paths):  # each with the provenance its data job gives it
+        ds = problem.generate(product, problem.settings(), value)
+        ds.attrs.update(provenance_attrs({"problem": "convection", "product": product, "axis": axis, "value": value}))
+        write_netcdf(ds, path)
+    out = tmp_path / "batches" / "n_f=100.nc"
+    checkpoint = out.with_name(out.name + ".ckpt")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = batch_job_command({"cells": cells}, paths, out, every=0.05)
+
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_checkpoint(process, checkpoint, lambda state: state["position"]["step"] > 5)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == EXIT_PREEMPTED, stderr
+    assert "stopped on SIGTERM" in stderr and "Traceback" not in stderr
+    assert not out.exists() and checkpoint.exists()
+    interrupted_at = torch.load(checkpoint, weights_only=False)["state"]["position"]["step"]
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming 4 rows" in rerun.stderr and not checkpoint.exists()
+    datas = [{"collocation": read_netcdf(paths[0]), "reference": read_netcdf(path)} for path in paths[1:]]
+    for cell, reference in zip(cells, train_cells(cells, datas, CPU)):
+        resumed = member_of(out, cell)
+        assert json.loads(resumed.attrs["checkpoint_resumes"])[0]["step"] == interrupted_at
+        assert_same_numbers(resumed, reference)

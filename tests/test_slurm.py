@@ -17,10 +17,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import yaml
+
+from sciml.workflow.config import load_study_config, validate
+from sciml.workflow.plan import build_plan
 
 from conftest import REPO
 
@@ -107,8 +111,14 @@ def _scontrol_job(jobid: str) -> dict[str, str]:
     return dict(re.findall(r"(\S+?)=(\S*)", result.stdout))
 
 
-def _smoke_overlay(path: Path) -> tuple[list[tuple[str, str, str]], int]:
-    """A --configfile overlay reducing the smoke study (unless FULL_SMOKE).
+#: the reduced study's second strategy: one without a batched form, so that with `cells_together` the baseline's
+#: cells train in a batch job and this one's in `train` jobs
+ALONE = "alm"
+
+
+def _smoke_overlay(path: Path, first_axis_more: list | None = None) -> tuple[list[tuple[str, str, str]], int]:
+    """A --configfile overlay reducing the smoke study (unless FULL_SMOKE) to its baseline and ``ALONE``, with
+    `cells_together` on; ``first_axis_more`` adds values to the first axis.
 
     Returns the (model, problem, strategy) triples studied and the number of grid cells per strategy.
     """
@@ -116,14 +126,13 @@ def _smoke_overlay(path: Path) -> tuple[list[tuple[str, str, str]], int]:
     studied, cells = [], set()
     for study in smoke["studies"]:
         if not FULL_SMOKE:
-            names = list(study["strategies"])
-            baseline = study.get("baseline")
-            if baseline in names:  # keep the baseline, so comparisons run too
-                names.remove(baseline)
-                names.insert(0, baseline)
-            study["strategies"] = names[:2]
+            baseline = study.get("baseline")  # kept, so comparisons run too
+            study["strategies"] = [baseline, ALONE] if baseline else [study["strategies"][0], ALONE]
             axes = study["axes"]
             study["axes"] = {name: values if i == 0 else values[:1] for i, (name, values) in enumerate(axes.items())}
+        if first_axis_more:
+            first = next(iter(study["axes"]))
+            study["axes"][first] = sorted(study["axes"][first] + first_axis_more)
         size = 1
         for values in study["axes"].values():
             size *= len(values)
@@ -131,7 +140,7 @@ def _smoke_overlay(path: Path) -> tuple[list[tuple[str, str, str]], int]:
         studied += [(study["model"], study["problem"], name) for name in study["strategies"]]
     assert len(cells) == 1, "studies with different grid sizes"
     # the `studies` list of a later --configfile replaces the earlier one; everything else stays smoke.yaml's
-    path.write_text(yaml.safe_dump({"studies": smoke["studies"]}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"cells_together": True, "studies": smoke["studies"]}, sort_keys=False))
     return studied, cells.pop()
 
 
@@ -173,26 +182,22 @@ def retry_run(slurm_cluster, tmp_path_factory):
     log.close()
 
 
-def test_smoke_study_through_slurm(slurm_cluster, retry_run, tmp_path):
-    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    assert profile["executor"] == "slurm" and profile["slurm-status-command"] == "squeue"
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    overlay = tmp_path / "slurm_smoke.yaml"
-    studied, cells_per_strategy = _smoke_overlay(overlay)
+def _study_through_slurm(workdir: Path, overlay: Path, record: Path, targets: Sequence[str] = ()) -> str:
+    """Run the smoke study with ``overlay`` through the SLURM profile in ``workdir`` (its ``targets``; all by
+    default); its log, after checking that it finished and that a dry run then finds nothing to do."""
     env = _snakemake_env()
+    configfiles = [str(REPO / "config" / "smoke.yaml"), str(overlay)]
     command = ["timeout", "-k", "10", str(RUN_LIMIT), sys.executable, "-m", "snakemake",
-               "-s", str(REPO / "Snakefile"), "--configfile", str(REPO / "config" / "smoke.yaml"), str(overlay),
-               "--profile", str(REPO / "profiles" / "slurm"),
+               "-s", str(REPO / "Snakefile"), "--configfile", *configfiles, "--profile", str(REPO / "profiles" / "slurm"),
                # status checks from 2 s on instead of the profile's site-friendly 10 s (the test cluster's
                # MinJobAge 600 >= 3 x 2): finished jobs are noticed sooner
-               "--slurm-init-seconds-before-status-checks", "2"]
+               "--slurm-init-seconds-before-status-checks", "2", *targets]
     began = time.monotonic()
     run = _run(command, timeout=RUN_LIMIT + 30, cwd=workdir, env=env)
     elapsed = time.monotonic() - began
     log = run.stdout + run.stderr
-    (tmp_path / "snakemake.log").write_text(log)
-    print(f"SLURM smoke run: {elapsed:.0f} s wall, exit {run.returncode}")
+    record.write_text(log)
+    print(f"SLURM run ({record.name}): {elapsed:.0f} s wall, exit {run.returncode}")
     if run.returncode != 0:
         diagnostics = _cluster_diagnostics()
         # `timeout` killed snakemake, not its SLURM jobs: cancel what this run left queued or running
@@ -204,23 +209,47 @@ def test_smoke_study_through_slurm(slurm_cluster, retry_run, tmp_path):
                     f"{f', timed out after {RUN_LIMIT} s' if timed_out else ''}, {elapsed:.0f} s):\n"
                     f"{_tail(log)}\n{diagnostics}", pytrace=False)
     assert "(100%) done" in log, _tail(log)
+    # nothing left to do: every output of the study exists and is up to date
+    check = _run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", *configfiles,
+                  "--dry-run", "--cores", "1", *targets], timeout=120, cwd=workdir, env=env)
+    assert "Nothing to be done" in check.stdout + check.stderr, _tail(check.stdout + check.stderr)
+    return log
+
+
+def _planned(overlay: Path):
+    """The plan of the smoke study with ``overlay``, as the workflow builds it (results relative to the workdir)."""
+    config, source = load_study_config(REPO / "config" / "config.yaml", [REPO / "config" / "smoke.yaml", overlay])
+    return build_plan(validate(config, source=source))
+
+
+def _tres(info: dict[str, str]) -> str:
+    return info.get("TresPerJob", "") + info.get("TresPerNode", "")
+
+
+def test_smoke_study_through_slurm(slurm_cluster, retry_run, tmp_path):
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm" and profile["slurm-status-command"] == "squeue"
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    overlay = tmp_path / "slurm_smoke.yaml"
+    studied, cells_per_strategy = _smoke_overlay(overlay)
+    plan = _planned(overlay)
+    together = {path for path, job in plan.cells.items() if job.spec.get("together")}
+    assert plan.batches and together and together != set(plan.cells), "the run must cover both ways of training"
+    log = _study_through_slurm(workdir, overlay, tmp_path / "snakemake.log")
 
     # ---- every output of the study is there ------------------------------------------------------------
     results = workdir / "results"
     cells = sorted(results.glob("cells/**/*.nc"))
     assert len(cells) == cells_per_strategy * len(studied), cells
+    assert {str(cell.relative_to(workdir)) for cell in cells} == set(plan.cells)
     for model, problem, strategy in studied:
         assert (results / "regimes" / model / problem / f"{strategy}.nc").stat().st_size > 0
         for suffix in ("png", "pdf"):
             assert (results / "figures" / "regimes" / f"{model}_{problem}_{strategy}.{suffix}").stat().st_size > 0
     assert not list(results.rglob("*.tmp"))
-    # nothing left to do: every output of the study exists and is up to date
-    check = _run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-                  str(REPO / "config" / "smoke.yaml"), str(overlay), "--dry-run", "--cores", "1"],
-                 timeout=120, cwd=workdir, env=env)
-    assert "Nothing to be done" in check.stdout + check.stderr, _tail(check.stdout + check.stderr)
 
-    # ---- every job went through sbatch -------------------------------------------------------------------
+    # ---- every job went through sbatch, but the local target rule and the copies out of batch files ----
     submissions = SUBMITTED.findall(log)
     assert submissions, f"no SLURM submission in snakemake's log:\n{_tail(log)}"
     jobids = [jobid for _, jobid, _ in submissions]
@@ -228,8 +257,10 @@ def test_smoke_study_through_slurm(slurm_cluster, retry_run, tmp_path):
     finished = [int(n) for n in re.findall(r"^(\d+) of \d+ steps", log, re.M)]
     total = int(re.search(r"^\d+ of (\d+) steps", log, re.M).group(1))
     assert max(finished) == total
-    # all jobs but the local target rule ran in SLURM; grouping put several of them into one SLURM job
-    assert len(jobids) < total - 1, "tiny jobs were not grouped"
+    copies = set(re.findall(r"^localrule cell_from_batch:\n(?:\s+\S+: .*\n)*?\s+output: (\S+)$", log, re.M))
+    assert copies == together, _tail(log)
+    # grouping put several of the others into one SLURM job
+    assert len(jobids) < total - 1 - len(copies), "tiny jobs were not grouped"
 
     slurm_logs: dict[str, str] = {}
     for _, jobid, logfile in submissions:
@@ -245,25 +276,47 @@ def test_smoke_study_through_slurm(slurm_cluster, retry_run, tmp_path):
         steps = {step for job, step, _ in TASK_LINE.findall(text) if job == jobid}
         assert {"?", "0"} <= steps or {"batch", "0"} <= steps, f"job {jobid}: no batch+srun task lines\n{text}"
 
-    # ---- training cells: one SLURM job each, with one GPU; nothing else asked for one -------------------
-    train_jobs = {}
-    for _, jobid, logfile in submissions:
-        if "/rule_train/" not in logfile:
-            continue
-        outputs = re.findall(r"^\s+output: (\S+\.nc)$", slurm_logs[jobid], re.M)
-        assert len(set(outputs)) == 1, slurm_logs[jobid]
-        train_jobs[outputs[0]] = jobid
-    assert sorted(train_jobs) == sorted(str(cell.relative_to(workdir)) for cell in cells)
+    # ---- training: one SLURM job with one GPU per cell trained alone and per batch; nothing else has one --
+    def jobs_of(rule: str) -> dict[str, str]:
+        jobs = {}
+        for _, jobid, logfile in submissions:
+            if f"/rule_{rule}/" in logfile:
+                outputs = re.findall(r"^\s+output: (\S+\.nc)(?: \(update\))?$", slurm_logs[jobid], re.M)
+                assert len(set(outputs)) == 1, slurm_logs[jobid]
+                jobs[outputs[0]] = jobid
+        return jobs
+
+    train_jobs, batch_jobs = jobs_of("train"), jobs_of("train_together")
+    assert set(train_jobs) == set(plan.cells) - together and set(batch_jobs) == set(plan.batches)
+    memory = {**dict.fromkeys(train_jobs.values(), "2000M"), **dict.fromkeys(batch_jobs.values(), "4000M")}
     for jobid in jobids:
         info = _scontrol_job(jobid)
         gpus = {visible for job, _, visible in TASK_LINE.findall(slurm_logs[jobid]) if job == jobid}
-        if jobid in train_jobs.values():
-            assert "gpu:1" in info.get("TresPerJob", "") or "gpu:1" in info.get("TresPerNode", ""), info
-            assert info["MinMemoryNode"] == "2000M"  # 2000 * attempt, attempt 1
+        if jobid in memory:
+            assert "gpu:1" in _tres(info), info
+            assert info["MinMemoryNode"] == memory[jobid]  # the profile's value * attempt, attempt 1
             assert gpus and all(re.fullmatch(r"[01]", visible) for visible in gpus), gpus
         else:
-            assert "gpu" not in info.get("TresPerJob", "") + info.get("TresPerNode", ""), info
+            assert "gpu" not in _tres(info), info
             assert gpus == {"unset"}, gpus
+
+    # ---- a new coefficient: the batch job, run by SLURM's snakemake with --force, still keeps the cells it holds
+    # (its output is update()); only the new cells are made. The new cells are the targets: the report after them
+    # is what the run above covered
+    made = {cell: cell.stat().st_mtime_ns for cell in cells}
+    more = tmp_path / "slurm_smoke_more.yaml"
+    _smoke_overlay(more, first_axis_more=[10])
+    wider = _planned(more)
+    new = sorted(set(wider.cells) - set(plan.cells))
+    log = _study_through_slurm(workdir, more, tmp_path / "snakemake_more.log", targets=new)
+    assert {cell: cell.stat().st_mtime_ns for cell in cells} == made
+    assert new and all((workdir / cell).is_file() for cell in new)
+    for batch in wider.batches:
+        kept = len(wider.batches[batch].spec["cells"]) - 1
+        batch_log = (workdir / batch.replace("results/batches/", "results/logs/batches/")).with_suffix(".log")
+        assert f"{kept} cell(s) kept as trained before, 1 to train together" in batch_log.read_text()
+    submitted = {Path(logfile).parts[-3]: jobid for _, jobid, logfile in SUBMITTED.findall(log)}
+    assert "rule_train_together" in submitted and "rule_train" in submitted, _tail(log)
 
 
 def test_failed_job_is_resubmitted_with_more_memory_and_time(retry_run):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import xarray as xr
@@ -49,16 +50,27 @@ def cell_data(spec: Mapping[str, Any], products: Sequence[xr.Dataset]) -> dict[s
     return data
 
 
-def update_batch(spec: Mapping[str, Any], products: Sequence[xr.Dataset], out: str | os.PathLike) -> None:
+def update_batch(spec: Mapping[str, Any], products: Sequence[xr.Dataset], out: str | os.PathLike,
+                 checkpoint_every: float = 0) -> None:
     """Bring the batch file ``out`` to the cells of ``spec`` (``{"cells": [cell spec, ...]}``), each cell with
-    its data among ``products``."""
+    its data among ``products``. With ``checkpoint_every`` > 0 (seconds), the training saves its progress in
+    ``<out>.ckpt`` that often and on SIGTERM or SIGINT (then :class:`~sciml.training.checkpoint.Preempted`), and
+    a later run with the same cells to train goes on from it."""
+    from sciml.training.checkpoint import Checkpointer, checkpoint_identity
     from sciml.training.train import train_cells
 
     planned = {cell_id(cell["axes"]): cell for cell in spec["cells"]}
     members = kept_members(out, planned)
     todo = [cell for name, cell in planned.items() if name not in members]
     log.info("batch %s: %d cell(s) kept as trained before, %d to train together", out, len(members), len(todo))
+    checkpointer = None
     if todo:
-        trained = train_cells(todo, [cell_data(cell, products) for cell in todo])
+        # the cells left to train are what a saved batch must match: the same cells, settings and code
+        if checkpoint_every > 0:
+            checkpointer = Checkpointer(f"{out}.ckpt", checkpoint_identity({"cells": todo}), checkpoint_every)
+        with checkpointer.stopping_on_signals() if checkpointer else nullcontext():
+            trained = train_cells(todo, [cell_data(cell, products) for cell in todo], checkpointer=checkpointer)
         members.update({cell_id(cell["axes"]): ds for cell, ds in zip(todo, trained)})
     write_batch({name: members[name] for name in planned}, out)
+    if checkpointer:
+        checkpointer.remove()

@@ -12,20 +12,26 @@ from collections.abc import Callable, Sequence
 
 #: take global step ``step`` of phase ``index`` for ``rows``; return the rows that go on and those that stalled
 TakeStep = Callable[[int, int, list[int]], tuple[list[int], list[int]]]
+#: called before global step ``step`` of phase ``index`` with the rows about to take it and those that stalled
+#: earlier in this phase (they go on in the next): where a run can be saved and resumed
+BeforeStep = Callable[[int, int, list[int], list[int]], None]
 
 
 def run_phases(lengths: Sequence[int], take_step: TakeStep, rows: Sequence[int], phase: int = 0,
-               step: int = 1) -> None:
-    """Run ``rows`` through phases of ``lengths`` steps, from global ``step`` of ``phase`` (a resumed run)."""
+               step: int = 1, waiting: Sequence[int] = (), before_step: BeforeStep | None = None) -> None:
+    """Run ``rows`` through phases of ``lengths`` steps, from global ``step`` of ``phase`` (a resumed run, whose
+    ``waiting`` rows stalled earlier in that phase)."""
     ends = list(itertools.accumulate(lengths))
     last = max((i for i, n in enumerate(lengths) if n), default=-1)
-    running = list(rows)
+    running, waiting = list(rows), list(waiting)
     while phase < len(lengths):
-        going, waiting = list(running), []
+        going = list(running)
         while step <= ends[phase] and going:
+            if before_step is not None:
+                before_step(phase, step, going, waiting)
             going, stalled = take_step(phase, step, going)
             waiting += stalled if phase != last else []
             step += 1
-        running = sorted(going + waiting)
+        running, waiting = sorted(going + waiting), []
         step = ends[phase] + 1
         phase += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import xarray as xr
@@ -21,6 +21,9 @@ from sciml.training.monitor import Diverged, Monitor
 from sciml.training.params import flatten
 from sciml.training.progress import ProgressLog
 from sciml.training.records import STATUS_DIVERGED, STATUS_OK, SeedResult, cell_dataset, seed_result
+
+if TYPE_CHECKING:
+    from sciml.training.batched.checkpoint import BatchCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +71,12 @@ def train_cell(
     steps = strategy.schedule().steps
     seeds = list(spec["seeds"])
     log.info("training %s: %d seed(s) x %d steps on %s", cell_name(spec), len(seeds), steps, device)
-    results = _train_together(spec, data, device, steps) if batchable(strategy) else None
-    if results is not None:  # no checkpoints on this path yet: an interrupted batched cell starts over
-        return cell_dataset(spec["axes"], results, {**provenance_attrs(spec, device), "seed_batching": "together"})
+    if batchable(strategy):
+        batched = _train_together(spec, data, device, steps, checkpointer)
+        if batched is not None:
+            results, attrs = batched
+            return cell_dataset(spec["axes"], results, {**provenance_attrs(spec, device), **attrs,
+                                                        "seed_batching": "together"})
     progress = CellProgress(checkpointer, device)
     log_progress = ProgressLog(steps * len(seeds))
     results = []
@@ -87,10 +93,11 @@ def train_cell(
 
 
 def train_cells(specs: Sequence[Mapping[str, Any]], datas: Sequence[Mapping[str, xr.Dataset]],
-                device: torch.device | None = None) -> list[xr.Dataset]:
+                device: torch.device | None = None, checkpointer: Checkpointer | None = None) -> list[xr.Dataset]:
     """Train the cells ``specs`` (each with its data in ``datas``) as one batch of all their seeds
     (:func:`sciml.training.batched.runners.train_cells_together`): cells of one shape, differing only in their
-    axis values. One dataset per cell, as :func:`train_cell` makes it; no checkpoints on this path."""
+    axis values. One dataset per cell, as :func:`train_cell` makes it; with a ``checkpointer``, progress is
+    saved as it goes and training goes on from a saved one."""
     from sciml.training.batched.runners import train_cells_together  # only a batched job loads the batched optimizers
 
     device = device or default_device()
@@ -99,23 +106,38 @@ def train_cells(specs: Sequence[Mapping[str, Any]], datas: Sequence[Mapping[str,
     log.info("training %d cells together: %s; %d seed(s) each x %d steps on %s", len(specs), names,
              len(specs[0]["seeds"]), steps, device)
     together = ProgressLog(steps)
+    checkpoint = _batch_checkpoint(checkpointer, device)
     with memory_named(lambda: names, device, f"{len(specs)} cells together"):
-        results = train_cells_together(specs, datas, device,
+        results = train_cells_together(specs, datas, device, checkpoint=checkpoint,
                                        on_step=lambda step, loss: together.update(step, loss, "cells together"))
-    batching = f"together, with {len(specs)} cells"
-    return [cell_dataset(spec["axes"], cell, {**provenance_attrs(spec, device), "seed_batching": batching})
+    attrs = {**_resumes(checkpoint), "seed_batching": f"together, with {len(specs)} cells"}
+    return [cell_dataset(spec["axes"], cell, {**provenance_attrs(spec, device), **attrs})
             for spec, cell in zip(specs, results)]
 
 
 def _train_together(spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], device: torch.device,
-                    steps: int) -> list[SeedResult] | None:
-    """Every seed as one batch, or None where the objective cannot batch its seeds."""
+                    steps: int, checkpointer: Checkpointer | None) -> tuple[list[SeedResult], dict[str, str]] | None:
+    """Every seed as one batch, with the provenance of its checkpoints; None where the objective cannot batch
+    its seeds."""
     from sciml.training.batched.runners import train_seeds_together  # only a batched cell loads the batched optimizers
 
     together = ProgressLog(steps)
+    checkpoint = _batch_checkpoint(checkpointer, device)
     with memory_named(lambda: cell_name(spec), device, f"seeds {list(spec['seeds'])} together"):
-        return train_seeds_together(spec, data, device,
-                                    on_step=lambda step, loss: together.update(step, loss, "seeds together"))
+        results = train_seeds_together(spec, data, device, checkpoint=checkpoint,
+                                       on_step=lambda step, loss: together.update(step, loss, "seeds together"))
+    return None if results is None else (results, _resumes(checkpoint))
+
+
+def _batch_checkpoint(checkpointer: Checkpointer | None, device: torch.device) -> BatchCheckpoint | None:
+    from sciml.training.batched.checkpoint import BatchCheckpoint
+
+    return None if checkpointer is None else BatchCheckpoint(checkpointer, device)
+
+
+def _resumes(checkpoint: BatchCheckpoint | None) -> dict[str, str]:
+    """The ``checkpoint_resumes`` provenance of a batch (``[]`` for one trained in one go)."""
+    return checkpoint.provenance() if checkpoint is not None else {"checkpoint_resumes": "[]"}
 
 
 def cell_name(spec: Mapping[str, Any]) -> str:

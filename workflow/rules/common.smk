@@ -8,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 from sciml.workflow.captions import analysis_caption
 from sciml.workflow.captions import caption as figure_caption
 from sciml.workflow.config import ConfigError, load_study_config, validate
+from sciml.workflow.batch_plan import members_pattern
 from sciml.workflow.plan import build_plan
 
 try:
@@ -67,17 +68,5 @@ def inputs_of(kind, pattern):
 
     def inputs(wildcards):
         return list(PLAN.lookup(kind, pattern.format(**wildcards)).inputs)
-
-    return inputs
-
-
-def cell_inputs(pattern):
-    """An input function giving a cell's data products, or for a cell trained together with others
-    (`cells_together`) its batch file, as `ancient`: a batch job that kept the cell as it was reruns neither the
-    cell's job nor what was made from it."""
-
-    def inputs(wildcards):
-        job = PLAN.lookup("cells", pattern.format(**wildcards))
-        return [ancient(path) if path in PLAN.batches else path for path in job.inputs]
 
     return inputs

@@ -1,5 +1,8 @@
 CELL = f"{RESULTS}/cells/{{model}}/{{problem}}/{{strategy}}/{{cell}}.nc"
 BATCH = f"{RESULTS}/batches/{{model}}/{{problem}}/{{strategy}}/{{batch}}.nc"
+# a cell trained together with others, by its path below cells/ (which TOGETHER lists)
+MEMBER = f"{RESULTS}/cells/{{member}}.nc"
+TOGETHER = members_pattern(PLAN)
 
 
 checkpoint train_together:
@@ -23,15 +26,17 @@ checkpoint train_together:
     threads: config["threads"]
     params:
         spec=spec_of("batches", BATCH),
+        # as for `train` below: a function of `output`, so that it triggers no rerun; the checkpoint is BATCH.ckpt
+        checkpoint_every=lambda wildcards, output: PLAN.checkpoint_every,
     shell:
-        "python -m sciml train-together --spec {params.spec:q} --threads {threads} --out {output:q} {input:q} 2> {log:q}"
+        "python -m sciml train-together --spec {params.spec:q} --threads {threads} "
+        "--checkpoint-every {params.checkpoint_every} --out {output:q} {input:q} 2> {log:q}"
 
 
 rule train:
-    """Every seed of one grid cell: trained parameters, history, snapshots and status in one NetCDF file (for a
-    cell trained together with others, copied out of its batch file)."""
+    """Every seed of one grid cell: trained parameters, history, snapshots and status in one NetCDF file."""
     input:
-        cell_inputs(CELL),
+        inputs_of("cells", CELL),
     output:
         CELL,
     log:
@@ -52,3 +57,34 @@ rule train:
     shell:
         "python -m sciml train --spec {params.spec:q} --threads {threads} --checkpoint-every {params.checkpoint_every} "
         "--out {output:q} {input:q} 2> {log:q}"
+
+
+rule cell_from_batch:
+    """A cell trained together with others (`cells_together`), copied out of its batch file into the file of its
+    own that every later job reads (seconds). Its own rule so that it asks for no GPU and, under SLURM, runs
+    beside snakemake instead of as a SLURM job of its own. The batch file is `ancient`: a batch job that kept
+    the cell as it was reruns neither this job nor what was made from the cell."""
+    input:
+        lambda wildcards: ancient(PLAN.lookup("cells", MEMBER.format(**wildcards)).inputs[0]),
+    output:
+        MEMBER,
+    log:
+        f"{RESULTS}/logs/cells/{{member}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/cells/{{member}}.tsv"
+    wildcard_constraints:
+        member=TOGETHER,
+    conda:
+        "../../envs/sciml.yaml"
+    params:
+        spec=spec_of("cells", MEMBER),
+    shell:
+        "python -m sciml cell-from-batch --spec {params.spec:q} --out {output:q} {input:q} 2> {log:q}"
+
+
+# a cell trained together matches both rules' outputs; only the copy makes it
+ruleorder: cell_from_batch > train
+
+
+localrules:
+    cell_from_batch,

@@ -6,7 +6,8 @@ being stepped. The step count is per row, so a row that stops early keeps its st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -17,12 +18,25 @@ class BatchedAdam:
     """One torch.optim.Adam (no amsgrad, not maximising) per row of ``batch.theta``, stepped together."""
 
     def __init__(self, batch: SeedBatch, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, lr_decay: float = 1.0):
         self.batch = batch
         self.lr, (self.beta1, self.beta2), self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        #: factor on the learning rate after each step, as torch's ExponentialLR stepped after every update (every
+        #: row of the batch is at one step)
+        self.lr_decay = lr_decay
         self.exp_avg = torch.zeros_like(batch.theta)
         self.exp_avg_sq = torch.zeros_like(batch.theta)
         self.steps = [0] * batch.size
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every row's moments and step count, and the decayed learning rate, for a checkpoint."""
+        return {"exp_avg": self.exp_avg.clone(), "exp_avg_sq": self.exp_avg_sq.clone(), "steps": list(self.steps),
+                "lr": self.lr}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.exp_avg.copy_(state["exp_avg"])
+        self.exp_avg_sq.copy_(state["exp_avg_sq"])
+        self.steps, self.lr = list(state["steps"]), state["lr"]
 
     def step(self, rows: Sequence[int]) -> list[float]:
         """One Adam update of each row in ``rows``; returns each row's loss before its update."""
@@ -48,5 +62,6 @@ class BatchedAdam:
             self.batch.theta[index], self.exp_avg[index], self.exp_avg_sq[index] = theta, exp_avg, exp_avg_sq
         for row in rows:
             self.steps[row] = step
+        self.lr *= self.lr_decay
         self.batch.changed()
         return loss.tolist()

@@ -18,7 +18,8 @@ dtype; dot products are row-wise reductions; a trial point is ``x + t * d`` by o
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -157,6 +158,21 @@ class BatchedLBFGS:
         self.prev_flat_grad = torch.zeros(rows, n, **like)
         self.loss = [0.0] * rows
         self.prev_loss = [0.0] * rows
+
+    #: the per-row state a resumed run needs: tensors, then lists of Python numbers
+    STATE_TENSORS = ("old_dirs", "old_stps", "ro", "h_diag", "d", "flat_grad", "prev_flat_grad")
+    STATE_LISTS = ("count", "oldest", "n_iter", "func_evals", "t", "loss", "prev_loss")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every row's optimizer state (histories, directions, counters), for a checkpoint."""
+        return {**{name: getattr(self, name).clone() for name in self.STATE_TENSORS},
+                **{name: list(getattr(self, name)) for name in self.STATE_LISTS}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for name in self.STATE_TENSORS:
+            getattr(self, name).copy_(state[name])
+        for name in self.STATE_LISTS:
+            setattr(self, name, list(state[name]))
 
     # -- one outer step -------------------------------------------------------------------------------------
     def step(self, rows: Sequence[int]) -> list[float]:

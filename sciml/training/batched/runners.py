@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import xarray as xr
@@ -33,20 +33,31 @@ from sciml.strategies.phases import lbfgs_arguments
 from sciml.training.batched import BATCHED_METHODS, batchable, batched_form
 from sciml.training.batched.adam import BatchedAdam
 from sciml.training.batched.batch import SeedBatch, SeedView
+from sciml.training.batched.checkpoint import BatchCheckpoint, Position
 from sciml.training.batched.lbfgs import BatchedLBFGS
 from sciml.training.monitor import Diverged, Monitor, Schedule
 from sciml.training.objective import Objective
 from sciml.training.records import STATUS_DIVERGED, STATUS_OK, SeedResult, seed_result
 from sciml.training.stepping import run_phases
 
-#: one step of the given rows, returning each row's loss as its optimizer saw it
-BatchStep = Callable[[list[int]], list[float]]
-#: a strategy's phases: (length in steps, step function), built before the first step
-Phases = list[tuple[int, BatchStep]]
+
+class BatchOptimizer(Protocol):
+    """A batched optimizer: steps the given rows, and saves and restores its state for checkpoints."""
+
+    def step(self, rows: Sequence[int]) -> list[float]:
+        """One step of ``rows``, returning each row's loss as the optimizer saw it."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
 
 
-def _lbfgs(batch: SeedBatch, s: Mapping[str, Any], lr_key: str) -> BatchStep:
-    return BatchedLBFGS(batch, **lbfgs_arguments(s, lr_key)).step
+#: a strategy's phases: (length in steps, optimizer), built before the first step
+Phases = list[tuple[int, BatchOptimizer]]
+
+
+def _lbfgs(batch: SeedBatch, s: Mapping[str, Any], lr_key: str) -> BatchedLBFGS:
+    return BatchedLBFGS(batch, **lbfgs_arguments(s, lr_key))
 
 
 def lbfgs_phases(batch: SeedBatch, s: Mapping[str, Any]) -> Phases:
@@ -54,19 +65,14 @@ def lbfgs_phases(batch: SeedBatch, s: Mapping[str, Any]) -> Phases:
 
 
 def adam_phases(batch: SeedBatch, s: Mapping[str, Any]) -> Phases:
-    adam = BatchedAdam(batch, lr=s["lr"], betas=s["betas"], eps=s["eps"], weight_decay=s["weight_decay"])
-
-    def step(rows: list[int]) -> list[float]:
-        losses = adam.step(rows)
-        adam.lr *= s["lr_decay"]  # as torch's ExponentialLR after each step; every row in the batch is at one step
-        return losses
-
-    return [(int(s["steps"]), step)]
+    adam = BatchedAdam(batch, lr=s["lr"], betas=s["betas"], eps=s["eps"], weight_decay=s["weight_decay"],
+                       lr_decay=s["lr_decay"])
+    return [(int(s["steps"]), adam)]
 
 
 def adam_lbfgs_phases(batch: SeedBatch, s: Mapping[str, Any]) -> Phases:
     adam = BatchedAdam(batch, lr=s["adam_lr"], betas=s["adam_betas"], eps=s["adam_eps"])
-    return [(int(s["adam_steps"]), adam.step), (int(s["lbfgs_steps"]), _lbfgs(batch, s, "lbfgs_lr"))]
+    return [(int(s["adam_steps"]), adam), (int(s["lbfgs_steps"]), _lbfgs(batch, s, "lbfgs_lr"))]
 
 
 #: each batched method's phases (the methods are sciml.training.batched.BATCHED_METHODS)
@@ -94,6 +100,15 @@ class SeedMonitors:
         self.status = [STATUS_OK] * batch.size
         self.stop_step = [0] * batch.size
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"monitors": [monitor.state_dict() for monitor in self.monitors], "status": list(self.status),
+                "stop_step": list(self.stop_step)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for monitor, saved in zip(self.monitors, state["monitors"]):
+            monitor.load_state_dict(saved)
+        self.status, self.stop_step = list(state["status"]), list(state["stop_step"])
+
     def after_step(self, step: int, rows: list[int], losses: Sequence[float]) -> tuple[list[int], list[int]]:
         """Report ``step`` of ``rows``; returns the rows that go on and those that stalled."""
         self.batch.live = rows  # the monitors' shared evaluation covers the rows just stepped
@@ -108,21 +123,29 @@ class SeedMonitors:
         return going, stalled
 
 
-def train_batch(phases: Phases, seeds: SeedMonitors) -> None:
-    """The phases on the step loop every strategy runs (:func:`sciml.training.stepping.run_phases`)."""
+def train_batch(phases: Phases, seeds: SeedMonitors, checkpoint: BatchCheckpoint | None = None) -> None:
+    """The phases on the step loop every strategy runs (:func:`sciml.training.stepping.run_phases`); with a
+    ``checkpoint``, from its saved position, saving at step boundaries."""
 
     def take_step(phase: int, step: int, rows: list[int]) -> tuple[list[int], list[int]]:
-        return seeds.after_step(step, rows, phases[phase][1](rows))
+        return seeds.after_step(step, rows, phases[phase][1].step(rows))
 
-    run_phases([length for length, _ in phases], take_step, range(seeds.batch.size))
+    lengths = [length for length, _ in phases]
+    if checkpoint is None:
+        run_phases(lengths, take_step, range(seeds.batch.size))
+        return
+    at = checkpoint.resume(phases, seeds)
+    run_phases(lengths, take_step, at.going, at.phase, at.step, at.waiting,
+               before_step=lambda *position: checkpoint.boundary(Position(*position), phases, seeds))
 
 
 def train_seeds_together(
     spec: Mapping[str, Any], data: Mapping[str, xr.Dataset], device: torch.device,
-    on_step: Callable[[int, float | None], None] | None = None,
+    on_step: Callable[[int, float | None], None] | None = None, checkpoint: BatchCheckpoint | None = None,
 ) -> list[SeedResult] | None:
     """Every seed of the cell trained as one batch, or None when the cell cannot be trained that way.
-    ``on_step(step, loss)`` follows the steps of every seed (:class:`sciml.training.monitor.Monitor`)."""
+    ``on_step(step, loss)`` follows the steps of every seed (:class:`sciml.training.monitor.Monitor`); with a
+    ``checkpoint``, training saves its progress and goes on from a saved one."""
     strategy = build_strategy(spec["strategy_settings"])
     if not batchable(strategy):
         return None
@@ -134,7 +157,7 @@ def train_seeds_together(
         return None
 
     batch = SeedBatch(objective, models, compiled=strategy.settings["compile"])
-    return train_rows(batch, strategy, spec["seeds"], on_step)
+    return train_rows(batch, strategy, spec["seeds"], on_step, checkpoint=checkpoint)
 
 
 def seed_models(spec: Mapping[str, Any], problem: Problem, device: torch.device) -> list[torch.nn.Module]:
@@ -149,14 +172,14 @@ SHARED_BY_CELLS = ("model", "model_settings", "problem", "problem_settings", "st
 
 def train_cells_together(
     specs: Sequence[Mapping[str, Any]], datas: Sequence[Mapping[str, xr.Dataset]], device: torch.device,
-    on_step: Callable[[int, float | None], None] | None = None,
+    on_step: Callable[[int, float | None], None] | None = None, checkpoint: BatchCheckpoint | None = None,
 ) -> list[list[SeedResult]]:
     """Every seed of every cell in ``specs`` (each with its data in ``datas``) trained as one batch: the seeds
     of each cell, cell after cell, are the rows. Each row keeps its own optimizer state, line search, monitor
     and stopping, as in :func:`train_seeds_together`, so each cell's results equal those of training it alone
     to float tolerance. The cells must share everything but their axis values, and their objectives must join
     (:meth:`~sciml.training.objective.Objective.joined`: for PINNs, one value of the data axis). Returns each
-    cell's seed results."""
+    cell's seed results. With a ``checkpoint``, training saves its progress and goes on from a saved one."""
     first = specs[0]
     for spec in specs[1:]:
         for key in SHARED_BY_CELLS:
@@ -180,21 +203,22 @@ def train_cells_together(
     copies = [len(spec["seeds"]) for spec in specs]
     rows_objective = objectives[0].joined(objectives[1:], copies)
     batch = SeedBatch(objectives[0], models, compiled=strategy.settings["compile"], rows_objective=rows_objective)
-    results = train_rows(batch, strategy, seeds, on_step, labels)
+    results = train_rows(batch, strategy, seeds, on_step, labels, checkpoint)
     ends = list(itertools.accumulate(copies))
     return [results[end - n:end] for n, end in zip(copies, ends)]
 
 
 def train_rows(batch: SeedBatch, strategy: Strategy, seeds: Sequence[int],
                on_step: Callable[[int, float | None], None] | None = None,
-               labels: Sequence[str] | None = None) -> list[SeedResult]:
+               labels: Sequence[str] | None = None, checkpoint: BatchCheckpoint | None = None) -> list[SeedResult]:
     """Train every row of ``batch`` (row i is seed ``seeds[i]``, named ``labels[i]`` in the job log when given)
     with the strategy's batched phases; each row's result, its ``wall_time`` the batch's training time over its
     rows."""
     monitors = SeedMonitors(batch, strategy.schedule(), labels or seeds, on_step)
     start = time.perf_counter()
-    train_batch(PHASES[strategy.method](batch, strategy.settings), monitors)
-    wall_time = (time.perf_counter() - start) / batch.size
+    train_batch(PHASES[strategy.method](batch, strategy.settings), monitors, checkpoint)
+    elapsed = time.perf_counter() - start + (checkpoint.elapsed_before if checkpoint is not None else 0.0)
+    wall_time = elapsed / batch.size
 
     finished = [row for row in range(batch.size) if monitors.status[row] == STATUS_OK]
     batch.changed()
