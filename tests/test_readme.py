@@ -23,6 +23,8 @@ from conftest import REPO
 pytestmark = pytest.mark.workflow
 
 SMOKE_RUN = "snakemake --cores 2 figures --configfile config/smoke.yaml"
+#: the test command of the README (after its two installs), which .ci/run runs too
+TEST_RUN = "python -m pytest -ra -n 2 --dist loadfile"
 
 
 def readme_commands() -> list[str]:
@@ -55,10 +57,10 @@ def test_the_readme_commands_are_what_this_suite_runs():
     assert installs[:2] == ["pip install torch==2.13.0 -c envs/constraints.txt", "pip install -e . -c envs/constraints.txt"]
     assert all("-c envs/constraints.txt" in c for c in installs)
     # .ci/run runs the README's test command
-    test_command = next(line for line in (REPO / "README.md").read_text().splitlines() if line.endswith("python -m pytest -ra"))
+    test_command = next(line for line in (REPO / "README.md").read_text().splitlines() if line.endswith(TEST_RUN))
     assert test_command in (REPO / ".ci" / "run").read_text()
     # anything else would run unchecked here
-    assert all(runnable(c) or c.startswith("pip install") or c == "python -m pytest -ra" for c in commands), commands
+    assert all(runnable(c) or c.startswith("pip install") or c == TEST_RUN for c in commands), commands
 
 
 class Checkout:
