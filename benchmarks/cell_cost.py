@@ -28,7 +28,8 @@ def assignments(items: list[str]) -> dict:
 
 
 def load_study(args: argparse.Namespace) -> tuple[dict, dict]:
-    from sciml.workflow.config import load_config_file, validate
+    from sciml.workflow.config import validate
+    from sciml.workflow.config_files import load_config_file
 
     config = validate(load_config_file(args.config), source=args.config)
     for study in config["studies"]:

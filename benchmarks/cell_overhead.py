@@ -38,7 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def plan_cell(results: Path, steps: int):
     """The smoke study's first baseline cell (steps cut to ``steps``) and its data jobs."""
-    from sciml.workflow.config import load_config_file, validate
+    from sciml.workflow.config import validate
+    from sciml.workflow.config_files import load_config_file
     from sciml.workflow.plan import build_plan
 
     config = load_config_file(REPO / "config" / "smoke.yaml")

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sciml.naming import canonical_number, cell_path  # noqa: E402
-from sciml.workflow.config import merge_config_files, validate  # noqa: E402
+from sciml.workflow.config import validate  # noqa: E402
+from sciml.workflow.config_files import merge_config_files  # noqa: E402
 from sciml.workflow.plan import build_plan  # noqa: E402
 
 

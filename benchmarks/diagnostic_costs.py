@@ -22,7 +22,8 @@ import torch
 from sciml.diagnostic_jobs.run import run_diagnostic
 from sciml.problems import get_problem
 from sciml.training.train import train_cell
-from sciml.workflow.config import load_config_file, validate
+from sciml.workflow.config import validate
+from sciml.workflow.config_files import load_config_file
 from sciml.workflow.plan import build_plan
 
 REPO = Path(__file__).resolve().parents[1]

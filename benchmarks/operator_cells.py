@@ -24,7 +24,8 @@ from sciml import naming
 from sciml.problems import get_problem
 from sciml.results.regimes import REGIME_NAMES, label
 from sciml.training.train import train_cell
-from sciml.workflow.config import load_config_file, thresholds_for, validate
+from sciml.workflow.config import thresholds_for, validate
+from sciml.workflow.config_files import load_config_file
 from sciml.workflow.plan import build_plan
 
 REPO = Path(__file__).resolve().parents[1]

@@ -35,13 +35,14 @@ REPO = Path(__file__).resolve().parents[1]
 #: paths moved once (sciml.plan -> sciml.workflow.plan), hence the fallback.
 PLAN_SCRIPT = r"""
 import json, sys
+import yaml
 try:
-    from sciml.workflow.config import load_config_file, validate
+    from sciml.workflow.config import validate
     from sciml.workflow.plan import build_plan
 except ImportError:
-    from sciml.config import load_config_file, validate
+    from sciml.config import validate
     from sciml.plan import build_plan
-config = load_config_file("config/config.yaml")
+config = yaml.safe_load(open("config/config.yaml"))
 config["results"] = sys.argv[1]
 plan = build_plan(validate(config, source="config/config.yaml"))
 cells = {}

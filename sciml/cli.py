@@ -234,7 +234,8 @@ def cmd_retrain(args) -> None:
 
 
 def cmd_check(args) -> None:
-    from sciml.workflow.config import load_study_config, validate
+    from sciml.workflow.config import validate
+    from sciml.workflow.config_files import load_study_config
     from sciml.workflow.plan import build_plan
 
     config, source = load_study_config(args.default, args.configfiles)

@@ -22,8 +22,9 @@ from sciml.provenance import canonical_json, provenance_attrs
 from sciml.results.batch_file import batch_members, member_of
 from sciml.results.batch_job import update_batch
 from sciml.results.store import read_netcdf
-from sciml.workflow.batch_plan import members_pattern
-from sciml.workflow.config import load_config_file, validate
+from sciml.workflow.config import validate
+from sciml.workflow.config_files import load_config_file
+from sciml.workflow.jobs import members_pattern
 from sciml.workflow.plan import build_plan
 
 from conftest import REPO

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from sciml.workflow.codehash import REGISTRIES, code_hash, imports_of, package_modules, reachable
-from sciml.workflow.config import load_config_file, validate
+from sciml.workflow.config import validate
+from sciml.workflow.config_files import load_config_file
 from sciml.workflow.plan import AGGREGATION, BATCHED, TRAINING, batched_internals, build_plan
 
 from support import cell_spec

@@ -6,14 +6,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sciml.workflow.config import (
-    ConfigError,
+from sciml.workflow.config import ConfigError, validate
+from sciml.workflow.config_files import (
     load_config_file,
     load_study_config,
     merge_config_files,
     merge_configs,
     study_config_files,
-    validate,
 )
 from sciml.workflow.plan import build_plan
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sciml.workflow.config import load_study_config, validate
+from sciml.workflow.config import validate
+from sciml.workflow.config_files import load_study_config
 from sciml.workflow.plan import build_plan
 
 from conftest import REPO
@@ -248,6 +249,9 @@ def test_smoke_study_through_slurm(slurm_cluster, retry_run, tmp_path):
         for suffix in ("png", "pdf"):
             assert (results / "figures" / "regimes" / f"{model}_{problem}_{strategy}.{suffix}").stat().st_size > 0
     assert not list(results.rglob("*.tmp"))
+
+    # ---- every SLURM job's own Snakemake start loaded the plan the run stored: one key for all of them -----
+    assert len(list((workdir / ".snakemake" / "sciml-plans").glob("*.pickle"))) == 1
 
     # ---- every job went through sbatch, but the local target rule and the copies out of batch files ----
     submissions = SUBMITTED.findall(log)

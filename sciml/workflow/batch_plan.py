@@ -12,10 +12,8 @@ a member reruns neither that cell's job nor anything made from the cell.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import PurePosixPath
 from typing import Any
 
 from sciml import naming
@@ -64,13 +62,3 @@ class CellBatches:
 
     def _other_axes(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         return {axis: value for axis, value in spec["axes"].items() if axis != self.problem.difficulty_axis}
-
-
-def members_pattern(plan: Plan) -> str:
-    """A regular expression matching exactly the cells of ``plan`` trained together, by the part of their path
-    between ``RESULTS/cells/`` and ``.nc``: the wildcard of the rule that copies them out of their batch files
-    (workflow/rules/train.smk), which must not take any other cell. It matches nothing when no cell trains
-    together."""
-    prefix = f"{PurePosixPath(plan.results, 'cells')}/"
-    members = sorted(path[len(prefix):-len(".nc")] for path, job in plan.cells.items() if job.spec.get("together"))
-    return "|".join(re.escape(member) for member in members) or "(?!)"

@@ -161,3 +161,10 @@ def _regime_settings(spec: dict) -> str:
     tau = spec["thresholds"]
     return (f"model {spec['model']}, problem {spec['problem']}, strategy {spec['strategy']}; thresholds: training "
             f"loss {tau['train_loss']:g}, test error {tau['test_error']:g}; smoothing {spec['smoothing_sigma']:g} cells.")
+
+
+def plan_captions(plan: Plan) -> dict[str, str]:
+    """The report caption of every figure (by stem) and analysis output: planned with the jobs, so that a
+    Snakemake start that loads a stored plan needs neither this module nor the problems it reads."""
+    return {**{stem: caption(job, plan) for stem, job in plan.figures.items()},
+            **{path: analysis_caption(job, plan) for path, job in plan.analyses.items()}}

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from sciml.figures import FIGURE_MODULES
@@ -48,6 +50,8 @@ class Plan:
     #: diagnostic jobs on trained cells (sciml/diagnostic_jobs): per cell, and combined per (model, problem, strategy)
     diagnostics: dict[str, Job] = field(default_factory=dict)
     diagnostic_sets: dict[str, Job] = field(default_factory=dict)
+    #: report captions of figures (by stem) and analysis outputs (sciml/workflow/captions.py), made with the plan
+    captions: dict[str, str] = field(default_factory=dict)
 
     def jobs(self) -> Iterator[tuple[str, Job]]:
         """Every job with its kind."""
@@ -86,3 +90,13 @@ class Plan:
 def figure_job(stem: str, kind: str, inputs: tuple[str, ...]) -> Job:
     """The job drawing figure ``kind`` at ``stem`` from ``inputs``; its code is the module drawing it."""
     return Job(stem, {"kind": kind, "code": code_hash([FIGURE_MODULES[kind]])}, inputs)
+
+
+def members_pattern(plan: Plan) -> str:
+    """A regular expression matching exactly the cells of ``plan`` trained together, by the part of their path
+    between ``RESULTS/cells/`` and ``.nc``: the wildcard of the rule that copies them out of their batch files
+    (workflow/rules/train.smk), which must not take any other cell. It matches nothing when no cell trains
+    together."""
+    prefix = f"{PurePosixPath(plan.results, 'cells')}/"
+    members = sorted(path[len(prefix):-len(".nc")] for path, job in plan.cells.items() if job.spec.get("together"))
+    return "|".join(re.escape(member) for member in members) or "(?!)"

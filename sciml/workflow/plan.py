@@ -17,6 +17,7 @@ from sciml.problems import get_problem
 from sciml.strategies import METHODS, build_strategy
 from sciml.training.batched import batchable
 from sciml.workflow.batch_plan import CellBatches, joins
+from sciml.workflow.captions import plan_captions
 from sciml.workflow.codehash import code_hash, package_modules
 from sciml.workflow.config import strategy_settings_for, thresholds_for
 from sciml.workflow.diagnostic_plan import plan_diagnostics
@@ -148,6 +149,7 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
     plan_analyses(config, plan)
 
     plan_diagnostics(config, plan)
+    plan.captions = plan_captions(plan)
     return plan
 
 

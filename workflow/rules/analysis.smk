@@ -33,7 +33,7 @@ rule guidance:
         "../../envs/sciml.yaml"
     params:
         spec=spec_of("analyses", f"{GUIDANCE}.nc"),
-        caption=lambda wildcards: analysis_caption(PLAN.lookup("analyses", f"{GUIDANCE}.nc"), PLAN),
+        caption=lambda wildcards: PLAN.captions[f"{GUIDANCE}.nc"],
         stem=lambda wildcards, output: output.nc.removesuffix(".nc"),
     shell:
         "python -m sciml analyse --spec {params.spec:q} --out-stem {params.stem:q} {input:q} 2> {log:q}"

@@ -5,23 +5,22 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from sciml.workflow.captions import analysis_caption
-from sciml.workflow.captions import caption as figure_caption
-from sciml.workflow.config import ConfigError, load_study_config, validate
-from sciml.workflow.batch_plan import members_pattern
-from sciml.workflow.plan import build_plan
+from sciml.errors import ConfigError
+from sciml.workflow.config_files import load_study_config
+from sciml.workflow.jobs import members_pattern
+from sciml.workflow.plan_cache import load_plan
 
 try:
     # One merge rule, shared with `sciml check`: the default, then each --configfile in command-line order, then
     # --config. Snakemake's own merge cannot drop the default study's diagnostics when a file brings other studies.
-    study, source = load_study_config(
+    merged, source = load_study_config(
         DEFAULT_CONFIG,
         workflow.config_settings.configfiles,
         workflow.config_settings.config,
         workflow.config_settings.replace_workflow_config,
     )
-    study = validate(study, source=source)
-    PLAN = build_plan(study)
+    # validated and planned once per configuration and code: later starts (under SLURM, every job) load both
+    study, PLAN = load_plan(merged, source)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 # the rules read the validated configuration (defaults filled in), not Snakemake's own merge

@@ -19,7 +19,7 @@ rule figure:
         "../../envs/sciml.yaml"
     params:
         spec=spec_of("figures", FIGURE),
-        caption=lambda wildcards: figure_caption(PLAN.lookup("figures", FIGURE.format(**wildcards)), PLAN),
+        caption=lambda wildcards: PLAN.captions[FIGURE.format(**wildcards)],
         stem=lambda wildcards, output: output.png.removesuffix(".png"),
     shell:
         "python -m sciml figure --spec {params.spec:q} --out-stem {params.stem:q} {input:q} 2> {log:q}"
