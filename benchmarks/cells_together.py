@@ -15,8 +15,8 @@ functions (:func:`sciml.training.train.train_cell`, :func:`sciml.training.train.
 They alternate in one process for ``--repeats`` rounds; the table gives the median CPU seconds
 (``time.process_time``) per variant, the loss-and-gradient evaluations of single rows they made (counted
 around ``torch.optim.LBFGS.step``'s closure and ``SeedBatch.loss_and_grad``), CPU ms per such evaluation, and the
-share of CPU time the batched L-BFGS spends on its search directions (the two-loop recursion over each row's
-history). In float32, L-BFGS amplifies rounding, so the variants' trajectories (and how many evaluations they
+share of CPU time the batched L-BFGS spends on its search directions (the history update and the compact-form
+direction of each row). In float32, L-BFGS amplifies rounding, so the variants' trajectories (and how many evaluations they
 need) differ; CPU per evaluation compares their cost for the same work. Per evaluation, it also times one loss
 and gradient of all rows together against one per cell. With one thread on a CPU the rows' arithmetic does not
 shrink, so what joining cells saves is the per-call work (Python, dispatch, small kernels); on a GPU, where one

@@ -149,6 +149,36 @@ def test_batched_lbfgs_tracks_torch_lbfgs(line_search):
         assert optimizer.func_evals[i] == reference.state[reference._params[0]]["func_evals"]
 
 
+def two_loop_direction(grad, pairs, h_diag):
+    """-H g by the two-loop recursion over (s, y) pairs, oldest first (Nocedal & Wright, Algorithm 7.4)."""
+    q, alphas = grad.clone(), []
+    for s, y in reversed(pairs):
+        alphas.append(s.dot(q) / y.dot(s))
+        q -= alphas[-1] * y
+    r = h_diag * q
+    for (s, y), alpha in zip(pairs, reversed(alphas)):
+        r += s * (alpha - y.dot(r) / y.dot(s))
+    return -r
+
+
+def test_compact_direction_is_the_two_loop_direction():
+    """Rows with histories of different lengths, some wrapped around their ring (history of 4 pairs), others
+    not, stepped as subsets: each row's direction equals the two-loop recursion over its own pairs."""
+    optimizer = BatchedLBFGS(batch_of(objectives()), max_iter=3, history_size=4)
+    for rows in ([0, 1, 2], [0, 2], [0, 2]):
+        optimizer.step(rows)
+    counts = [optimizer.count[row] for row in range(3)]
+    assert len(set(counts)) > 1 and 4 in counts and any(optimizer.oldest), counts
+    for rows in ([0, 1, 2], [2, 0], [1]):
+        index = optimizer._index(rows)
+        directions = optimizer._compact_direction(rows, index)
+        for row, direction in zip(rows, directions):
+            slots = [(optimizer.oldest[row] + i) % 4 for i in range(optimizer.count[row])]
+            pairs = [(optimizer.old_stps[row, j].double(), optimizer.old_dirs[row, j].double()) for j in slots]
+            expected = two_loop_direction(optimizer.flat_grad[row].double(), pairs, optimizer.h_diag[row].double())
+            torch.testing.assert_close(direction, expected, rtol=1e-10, atol=1e-12 * expected.abs().max().item())
+
+
 def test_batched_lbfgs_steps_only_the_given_rows():
     batch = batch_of(objectives())
     before = batch.theta.clone()

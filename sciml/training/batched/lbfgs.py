@@ -5,14 +5,19 @@ iterations, history updates, initial step, strong-Wolfe line search (cubic inter
 zoom) and stopping tests, with each row's own history, step sizes, evaluation counts and early exits. The
 rows differ only in their numbers; their control flow is kept per row:
 
-* vector work (directions, history updates, trial points) runs for all rows of an iteration at once, the
-  two-loop recursion included (rows with shorter histories run through a zero slot that changes nothing);
+* vector work (directions, history updates, trial points) runs for all rows of an iteration at once. The
+  direction -H g comes from the compact form of the same L-BFGS matrix H (Byrd, Nocedal and Schnabel 1994,
+  :meth:`BatchedLBFGS._compact_direction`): four products of each row's history with a vector, for all rows
+  at once, instead of the two-loop recursion's 4 x history operations on single entries. Both read the
+  history the same number of times; the compact form does it in a fixed number of operations, which a GPU
+  runs as a fixed number of kernels (docs/BENCHMARKS.md, "Search directions in compact form");
 * each row's line search is a generator of trial step lengths on Python floats; every round, the trial
   points of all rows still searching are evaluated in one batched call.
 
-Differences from torch.optim.LBFGS, all at the level of float rounding: scalars (losses, directional
-derivatives, step lengths) are Python floats (float64) where torch keeps some as 0-dim tensors of the model's
-dtype; dot products are row-wise reductions; a trial point is ``x + t * d`` by one ``addcmul``.
+Differences from torch.optim.LBFGS, all at the level of float rounding: the direction's arithmetic (above;
+its small matrices in float64); scalars (losses, directional derivatives, step lengths) are Python floats
+(float64) where torch keeps some as 0-dim tensors of the model's dtype; dot products are row-wise reductions;
+a trial point is ``x + t * d`` by one ``addcmul``.
 """
 
 from __future__ import annotations
@@ -125,6 +130,12 @@ def rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vecdot(a, b)
 
 
+def products(history: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """Each row's history (rows, slots, n) times its vector (rows, n): (rows, slots). Written as a row vector
+    times the history's transpose: on a CPU, torch's batched matrix-vector form takes 4-5x longer."""
+    return torch.bmm(vectors[:, None, :], history.transpose(1, 2))[:, 0]
+
+
 class BatchedLBFGS:
     """One torch.optim.LBFGS per row of ``batch.theta`` (same settings and meaning), stepped together."""
 
@@ -142,11 +153,12 @@ class BatchedLBFGS:
         theta = batch.theta
         rows, n = theta.shape
         like = {"dtype": theta.dtype, "device": theta.device}
-        # History ring buffers with one extra, always-zero slot (index history_size): a row with fewer entries
-        # than another reads that slot, whose zero ro leaves the two-loop recursion unchanged.
-        self.old_dirs = torch.zeros(rows * (history_size + 1), n, **like)
-        self.old_stps = torch.zeros(rows * (history_size + 1), n, **like)
-        self.ro = torch.zeros(rows * (history_size + 1), **like)
+        # Each row's history: up to history_size pairs (s, y) in ring slots, and the products of the compact form,
+        # s_i . y_j and y_i . y_j by slot, in float64 (updated as pairs come: one new column per pair)
+        self.old_dirs = torch.zeros(rows, history_size, n, **like)  # y
+        self.old_stps = torch.zeros(rows, history_size, n, **like)  # s
+        self.stps_dirs = torch.zeros(rows, history_size, history_size, dtype=torch.float64, device=theta.device)
+        self.dirs_dirs = torch.zeros(rows, history_size, history_size, dtype=torch.float64, device=theta.device)
         self.count = [0] * rows  # entries in each row's history
         self.oldest = [0] * rows  # ring slot of each row's oldest entry
         self.h_diag = torch.ones(rows, **like)
@@ -160,7 +172,7 @@ class BatchedLBFGS:
         self.prev_loss = [0.0] * rows
 
     #: the per-row state a resumed run needs: tensors, then lists of Python numbers
-    STATE_TENSORS = ("old_dirs", "old_stps", "ro", "h_diag", "d", "flat_grad", "prev_flat_grad")
+    STATE_TENSORS = ("old_dirs", "old_stps", "stps_dirs", "dirs_dirs", "h_diag", "d", "flat_grad", "prev_flat_grad")
     STATE_LISTS = ("count", "oldest", "n_iter", "func_evals", "t", "loss", "prev_loss")
 
     def state_dict(self) -> dict[str, Any]:
@@ -254,52 +266,81 @@ class BatchedLBFGS:
         accepted = [i for i, value in enumerate(ys.tolist()) if value > 1e-10]
         if accepted:
             self._remember([later[i] for i in accepted], y[accepted], s[accepted], ys[accepted])
-        self.d[index] = self._two_loop(later, index)
+        self.d[index] = self._compact_direction(later, index)
+
+    def _histories(self, rows: list[int], index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """The rows' histories (y, s), each (rows, slots, parameters), over the slots any of them uses: views
+        when the rows are all rows in order, else one copy each."""
+        used = self.history_size if any(self.oldest[row] for row in rows) else max(self.count[row] for row in rows)
+        if rows == list(range(len(self.count))):
+            return self.old_dirs[:, :used], self.old_stps[:, :used], used
+        return self.old_dirs[index, :used], self.old_stps[index, :used], used
 
     def _remember(self, rows: list[int], y: torch.Tensor, s: torch.Tensor, ys: torch.Tensor) -> None:
-        """Append (y, s, 1/ys) to each row's history, dropping its oldest entry when full."""
+        """Append (s, y) to each row's history, dropping its oldest entry when full, and the new pair's products
+        with every slot (s_i . y_new, y_i . y_new) to the compact form's matrices."""
         size = self.history_size
         slots = []
         for row in rows:
-            slots.append(row * (size + 1) + (self.oldest[row] + self.count[row]) % size)
+            slots.append((self.oldest[row] + self.count[row]) % size)
             if self.count[row] == size:
                 self.oldest[row] = (self.oldest[row] + 1) % size
             else:
                 self.count[row] += 1
-        slots = self._index(slots)
-        self.old_dirs[slots] = y
-        self.old_stps[slots] = s
-        self.ro[slots] = 1.0 / ys
-        self.h_diag[self._index(rows)] = ys / rowdot(y, y)
+        index, slots = self._index(rows), self._index(slots)
+        self.old_dirs[index, slots] = y
+        self.old_stps[index, slots] = s
+        dirs, stps, used = self._histories(rows, index)
+        with_s = products(stps, y).double()  # (rows, used): s_i . y_new
+        with_y = products(dirs, y).double()
+        self.stps_dirs[index, :used, slots] = with_s
+        self.dirs_dirs[index, :used, slots] = with_y
+        self.dirs_dirs[index, slots, :used] = with_y
+        self.h_diag[index] = ys / rowdot(y, y)
 
-    def _two_loop(self, rows: list[int], index: torch.Tensor) -> torch.Tensor:
-        """The L-BFGS direction -H g of each row (two-loop recursion), all rows at once."""
-        size = self.history_size
-        longest = max(self.count[row] for row in rows)
-        q = self.flat_grad[index].neg()
-        if longest == 0:
-            return q * self.h_diag[index][:, None]
-        # slots[k][i]: ring slot of the i-th oldest entry of the k-th row, or its zero slot beyond its count
-        slots = [[row * (size + 1) + ((self.oldest[row] + i) % size if i < self.count[row] else size)
-                  for i in range(longest)] for row in rows]
-        slots = self._index(slots).reshape(len(rows), longest).T.contiguous()
-        ro = self.ro[slots]  # (entries, rows)
+    def _compact_direction(self, rows: list[int], index: torch.Tensor) -> torch.Tensor:
+        """The L-BFGS direction -H g of each row, from the compact form of H (Byrd, Nocedal, Schnabel 1994):
 
-        def stps(i):
-            return torch.index_select(self.old_stps, 0, slots[i])
+        H = g I + [S  gY] [[R^-T (D + g Y^T Y) R^-1, -R^-T], [-R^-1, 0]] [S^T; g Y^T],
 
-        def dirs(i):
-            return torch.index_select(self.old_dirs, 0, slots[i])
+        g the row's initial scaling (``h_diag``), S and Y its pairs oldest first, R the upper triangle of
+        S^T Y and D its diagonal (s_i . y_i). With a = S^T g and b = Y^T g of the gradient:
+        p = R^-1 a, u = R^-T ((D + g Y^T Y) p - g b), and H g = g g + S u - g Y p. The same matrix as
+        the two-loop recursion's, so the same direction up to rounding. Slots a row does not use carry zero
+        coefficients."""
+        grad = self.flat_grad[index]
+        gamma = self.h_diag[index][:, None]
+        if max(self.count[row] for row in rows) == 0:
+            return -gamma * grad
+        dirs, stps, used = self._histories(rows, index)
+        # chronological order of each row's slots; positions past its count point at slot 0 and are masked
+        order = [[(self.oldest[row] + i) % self.history_size if i < self.count[row] else 0 for i in range(used)]
+                 for row in rows]
+        order = torch.as_tensor(order, dtype=torch.long, device=grad.device)
+        valid = torch.arange(used, device=grad.device)[None, :] < torch.as_tensor(
+            [self.count[row] for row in rows], device=grad.device)[:, None]
+        pairs = valid[:, :, None] & valid[:, None, :]
+        by_row = torch.arange(len(rows), device=grad.device)[:, None, None]
+        stps_dirs = self.stps_dirs[index][by_row, order[:, :, None], order[:, None, :]].where(pairs, 0.0)
+        dirs_dirs = self.dirs_dirs[index][by_row, order[:, :, None], order[:, None, :]].where(pairs, 0.0)
+        # padded positions: R's diagonal 1, everything else 0, so their p and u are 0
+        upper = stps_dirs.triu() + torch.diag_embed((~valid).double())
+        diagonal = stps_dirs.diagonal(dim1=1, dim2=2)
 
-        al = [None] * longest
-        for i in range(longest - 1, -1, -1):
-            al[i] = rowdot(stps(i), q) * ro[i]
-            q.sub_(dirs(i) * al[i][:, None])
-        r = q * self.h_diag[index][:, None]
-        for i in range(longest):
-            be_i = rowdot(dirs(i), r) * ro[i]
-            r.add_(stps(i) * (al[i] - be_i)[:, None])
-        return r
+        a = products(stps, grad).double().gather(1, order).where(valid, 0.0)
+        b = products(dirs, grad).double().gather(1, order).where(valid, 0.0)
+        g = gamma.double()
+        p = torch.linalg.solve_triangular(upper, a[:, :, None], upper=True)
+        rhs = diagonal[:, :, None] * p + g[:, :, None] * torch.bmm(dirs_dirs, p) - g[:, :, None] * b[:, :, None]
+        u = torch.linalg.solve_triangular(upper.transpose(1, 2), rhs, upper=False)
+        # back to slots: each position's coefficient on its slot (masked positions add zero to slot 0)
+        on_stps = torch.zeros(len(rows), used, dtype=torch.float64, device=grad.device).scatter_add_(
+            1, order, u[..., 0].where(valid, 0.0))
+        on_dirs = torch.zeros(len(rows), used, dtype=torch.float64, device=grad.device).scatter_add_(
+            1, order, (-g * p[..., 0]).where(valid, 0.0))
+        product = gamma * grad + torch.bmm(on_stps.to(grad.dtype)[:, None, :], stps)[:, 0] \
+            + torch.bmm(on_dirs.to(grad.dtype)[:, None, :], dirs)[:, 0]
+        return -product
 
     def _move(self, rows: list[int], gtd: dict[int, float], n_iter: int,
               current_evals: dict[int, int]) -> dict[int, int]:
