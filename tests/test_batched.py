@@ -171,7 +171,7 @@ def test_compact_direction_is_the_two_loop_direction():
     assert len(set(counts)) > 1 and 4 in counts and any(optimizer.oldest), counts
     for rows in ([0, 1, 2], [2, 0], [1]):
         index = optimizer._index(rows)
-        directions = optimizer._compact_direction(rows, index)
+        directions = optimizer._compact_direction(rows, index, *optimizer._histories(rows, index))
         for row, direction in zip(rows, directions):
             slots = [(optimizer.oldest[row] + i) % 4 for i in range(optimizer.count[row])]
             pairs = [(optimizer.old_stps[row, j].double(), optimizer.old_dirs[row, j].double()) for j in slots]

@@ -53,11 +53,12 @@ def fourier_bases(nx: int, ny: int, modes: int, dtype: torch.dtype, device: torc
 
     ky = torch.arange(modes, dtype=torch.int64)
     kx = torch.cat([torch.arange(modes, dtype=torch.int64), torch.arange(nx - modes, nx, dtype=torch.int64)])
-    cos_y, sin_y = angles(ky, ny).cos(), angles(ky, ny).sin()
-    cos_x, sin_x = angles(kx, nx).cos(), angles(kx, nx).sin()
-    weight_y = torch.where((ky == 0) | (2 * ky == ny), 1.0, 2.0).double()[:, None]
+    along_y, along_x = angles(ky, ny), angles(kx, nx)
+    cos_x, sin_x = along_x.cos(), along_x.sin()
+    transform_y = torch.cat([along_y.cos(), -along_y.sin()])  # (2·modes, ny): [C; −S]
+    weight_y = torch.where((ky == 0) | (2 * ky == ny), 1.0, 2.0).double().repeat(2)[:, None]
     forward_x = torch.cat([torch.cat([cos_x, sin_x], dim=1), torch.cat([-sin_x, cos_x], dim=1)])
-    bases = (torch.cat([cos_y, -sin_y]).T, forward_x, forward_x.T / nx, torch.cat([cos_y, -sin_y]) * weight_y.repeat(2, 1) / ny)
+    bases = (transform_y.T, forward_x, forward_x.T / nx, transform_y * weight_y / ny)
     return tuple(basis.to(dtype=dtype, device=device).contiguous() for basis in bases)
 
 

@@ -39,7 +39,7 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
     "snapshots": 5,  # parameter snapshots kept, evenly spaced from init to the last step
     "stop_when_stalled": 5,  # end once the parameters stop changing for this many steps (0: never)
     # train a cell's seeds together where the method and objective allow (sciml/training/batched): meant for GPUs;
-    # on one CPU thread no faster than one seed at a time (docs/BENCHMARKS.md)
+    # on one CPU thread about 1.1x per evaluation at N_f = 1,000 and slower at 10,000 (docs/BENCHMARKS.md)
     "batch_seeds": False,
     # compute loss and gradient with torch.compile (sciml/training/compiled.py): faster per evaluation, but the
     # first one compiles for seconds (docs/BENCHMARKS.md). Strategies with compile_support only; PINN objectives;

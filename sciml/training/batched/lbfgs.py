@@ -264,9 +264,17 @@ class BatchedLBFGS:
         s = self.d[index] * self._column(later)
         ys = rowdot(y, s)
         accepted = [i for i, value in enumerate(ys.tolist()) if value > 1e-10]
+        slots = self._append([later[i] for i in accepted], y[accepted], s[accepted], ys[accepted])
+        dirs, stps, used = self._histories(later, index)  # one read of the histories serves both uses below
         if accepted:
-            self._remember([later[i] for i in accepted], y[accepted], s[accepted], ys[accepted])
-        self.d[index] = self._compact_direction(later, index)
+            # the new pairs' products with every slot (s_i . y_new, y_i . y_new): a new column of each matrix
+            appended = index[accepted]
+            with_s = products(stps, y)[accepted].double()
+            with_y = products(dirs, y)[accepted].double()
+            self.stps_dirs[appended, :used, slots] = with_s
+            self.dirs_dirs[appended, :used, slots] = with_y
+            self.dirs_dirs[appended, slots, :used] = with_y
+        self.d[index] = self._compact_direction(later, index, dirs, stps, used)
 
     def _histories(self, rows: list[int], index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
         """The rows' histories (y, s), each (rows, slots, parameters), over the slots any of them uses: views
@@ -276,9 +284,8 @@ class BatchedLBFGS:
             return self.old_dirs[:, :used], self.old_stps[:, :used], used
         return self.old_dirs[index, :used], self.old_stps[index, :used], used
 
-    def _remember(self, rows: list[int], y: torch.Tensor, s: torch.Tensor, ys: torch.Tensor) -> None:
-        """Append (s, y) to each row's history, dropping its oldest entry when full, and the new pair's products
-        with every slot (s_i . y_new, y_i . y_new) to the compact form's matrices."""
+    def _append(self, rows: list[int], y: torch.Tensor, s: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        """Append (s, y) to each row's history, dropping its oldest entry when full; the slots written."""
         size = self.history_size
         slots = []
         for row in rows:
@@ -290,15 +297,11 @@ class BatchedLBFGS:
         index, slots = self._index(rows), self._index(slots)
         self.old_dirs[index, slots] = y
         self.old_stps[index, slots] = s
-        dirs, stps, used = self._histories(rows, index)
-        with_s = products(stps, y).double()  # (rows, used): s_i . y_new
-        with_y = products(dirs, y).double()
-        self.stps_dirs[index, :used, slots] = with_s
-        self.dirs_dirs[index, :used, slots] = with_y
-        self.dirs_dirs[index, slots, :used] = with_y
         self.h_diag[index] = ys / rowdot(y, y)
+        return slots
 
-    def _compact_direction(self, rows: list[int], index: torch.Tensor) -> torch.Tensor:
+    def _compact_direction(self, rows: list[int], index: torch.Tensor, dirs: torch.Tensor, stps: torch.Tensor,
+                           used: int) -> torch.Tensor:
         """The L-BFGS direction -H g of each row, from the compact form of H (Byrd, Nocedal, Schnabel 1994):
 
         H = g I + [S  gY] [[R^-T (D + g Y^T Y) R^-1, -R^-T], [-R^-1, 0]] [S^T; g Y^T],
@@ -307,12 +310,11 @@ class BatchedLBFGS:
         S^T Y and D its diagonal (s_i . y_i). With a = S^T g and b = Y^T g of the gradient:
         p = R^-1 a, u = R^-T ((D + g Y^T Y) p - g b), and H g = g g + S u - g Y p. The same matrix as
         the two-loop recursion's, so the same direction up to rounding. Slots a row does not use carry zero
-        coefficients."""
+        coefficients. ``dirs``, ``stps``: the rows' histories over their ``used`` slots (:meth:`_histories`)."""
         grad = self.flat_grad[index]
         gamma = self.h_diag[index][:, None]
-        if max(self.count[row] for row in rows) == 0:
+        if used == 0:
             return -gamma * grad
-        dirs, stps, used = self._histories(rows, index)
         # chronological order of each row's slots; positions past its count point at slot 0 and are masked
         order = [[(self.oldest[row] + i) % self.history_size if i < self.count[row] else 0 for i in range(used)]
                  for row in rows]
@@ -320,9 +322,9 @@ class BatchedLBFGS:
         valid = torch.arange(used, device=grad.device)[None, :] < torch.as_tensor(
             [self.count[row] for row in rows], device=grad.device)[:, None]
         pairs = valid[:, :, None] & valid[:, None, :]
-        by_row = torch.arange(len(rows), device=grad.device)[:, None, None]
-        stps_dirs = self.stps_dirs[index][by_row, order[:, :, None], order[:, None, :]].where(pairs, 0.0)
-        dirs_dirs = self.dirs_dirs[index][by_row, order[:, :, None], order[:, None, :]].where(pairs, 0.0)
+        chronological = (index[:, None, None], order[:, :, None], order[:, None, :])
+        stps_dirs = self.stps_dirs[chronological].where(pairs, 0.0)
+        dirs_dirs = self.dirs_dirs[chronological].where(pairs, 0.0)
         # padded positions: R's diagonal 1, everything else 0, so their p and u are 0
         upper = stps_dirs.triu() + torch.diag_embed((~valid).double())
         diagonal = stps_dirs.diagonal(dim1=1, dim2=2)
